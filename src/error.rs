@@ -1,0 +1,268 @@
+//! Everything that can go wrong, as typed values. They become JavaScript errors in exactly one
+//! place each: [`ScriptError::into_napi`] for executions, [`ArgError::into_napi`] for arguments.
+
+use std::fmt;
+
+use napi::bindgen_prelude::{FromNapiValue, JsObjectValue, Object};
+use napi::{Env, JsRangeError, JsTypeError, JsValue, Status};
+
+use crate::api::LogEntry;
+
+/// Why an execution produced no result. The `code` of each variant is stable: callers switch on it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failure {
+  /// The script does not parse.
+  Syntax(JsError),
+  /// An uncaught exception, stack overflow and unhandled promise rejections included.
+  Exception(JsError),
+  /// The CPU-time budget ran out.
+  CpuTimeout { limit_ms: u64 },
+  /// The wall-clock budget ran out.
+  WallTimeout { limit_ms: u64 },
+  /// The memory limit was hit.
+  Memory { limit_bytes: u64 },
+  /// The result (variables, session, body, headers, cookies, logs) grew past `maxOutputBytes`.
+  OutputLimit { limit_bytes: u64 },
+  /// More executions were waiting than `maxQueue` allows.
+  Busy { max_queue: u32 },
+  /// A defect in the addon itself; the message says where.
+  Internal(String),
+}
+
+/// An error thrown inside the script, as it was seen there.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JsError {
+  /// `SyntaxError`, `TypeError`, … or the name of the script's own error class.
+  pub name: String,
+  pub message: String,
+  /// 1-based position in the script's own numbering, where known.
+  pub line: Option<u32>,
+  pub column: Option<u32>,
+}
+
+impl Failure {
+  pub fn code(&self) -> &'static str {
+    match self {
+      Failure::Syntax(_) => "ERR_SCRIPT_SYNTAX",
+      Failure::Exception(_) => "ERR_SCRIPT_EXCEPTION",
+      Failure::CpuTimeout { .. } | Failure::WallTimeout { .. } => "ERR_SCRIPT_TIMEOUT",
+      Failure::Memory { .. } => "ERR_SCRIPT_MEMORY",
+      Failure::OutputLimit { .. } => "ERR_SCRIPT_OUTPUT_LIMIT",
+      Failure::Busy { .. } => "ERR_SCRIPT_BUSY",
+      Failure::Internal(_) => "ERR_SCRIPT_INTERNAL",
+    }
+  }
+
+  fn position(&self) -> (Option<u32>, Option<u32>) {
+    match self {
+      Failure::Syntax(e) | Failure::Exception(e) => (e.line, e.column),
+      _ => (None, None),
+    }
+  }
+}
+
+impl fmt::Display for Failure {
+  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let at = |e: &JsError| match (e.line, e.column) {
+      (Some(l), Some(c)) => format!(" (line {l}, column {c})"),
+      (Some(l), None) => format!(" (line {l})"),
+      _ => String::new(),
+    };
+    match self {
+            Failure::Syntax(e) => write!(f, "script has a syntax error{}: {}", at(e), e.message),
+            Failure::Exception(e) => {
+                write!(f, "script threw an uncaught {}{}: {}", e.name, at(e), e.message)
+            }
+            Failure::CpuTimeout { limit_ms } => {
+                write!(f, "script exceeded its CPU time limit of {limit_ms} ms")
+            }
+            Failure::WallTimeout { limit_ms } => {
+                write!(f, "script exceeded its wall-clock time limit of {limit_ms} ms")
+            }
+            Failure::Memory { limit_bytes } => {
+                write!(f, "script exceeded its memory limit of {limit_bytes} bytes")
+            }
+            Failure::OutputLimit { limit_bytes } => write!(
+                f,
+                "script output (variables, session, body, headers, cookies and logs) exceeded the limit of {limit_bytes} bytes"
+            ),
+            Failure::Busy { max_queue } => write!(
+                f,
+                "too many scripts are waiting to run ({max_queue} queued); try again later or raise maxQueue with configure()"
+            ),
+            Failure::Internal(what) => write!(f, "internal error in backend-scripts: {what}"),
+        }
+  }
+}
+
+/// A failed execution: the failure and what the script printed before it.
+#[derive(Debug)]
+pub struct ScriptError {
+  pub failure: Failure,
+  pub logs: Vec<LogEntry>,
+}
+
+impl ScriptError {
+  pub fn new(failure: Failure, logs: Vec<LogEntry>) -> Self {
+    ScriptError { failure, logs }
+  }
+
+  /// The one conversion to a JavaScript `Error` with `code`, `line`, `column` and `logs`.
+  pub fn into_napi(self, env: &Env) -> napi::Error {
+    let build = || -> napi::Result<napi::Error> {
+      let mut err: Object = env.create_error(napi::Error::new(
+        Status::GenericFailure,
+        self.failure.to_string(),
+      ))?;
+      err.set_named_property("code", self.failure.code())?;
+      let (line, column) = self.failure.position();
+      err.set_named_property("line", line)?;
+      err.set_named_property("column", column)?;
+      err.set_named_property("logs", self.logs)?;
+      Ok(napi::Error::from(err.to_unknown()))
+    };
+    build().unwrap_or_else(|e| e)
+  }
+}
+
+/// A bad argument to an exported function, reported the way Node's own APIs report them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ArgError {
+  /// `TypeError` with code `ERR_INVALID_ARG_TYPE`.
+  Type {
+    name: String,
+    expected: String,
+    received: String,
+  },
+  /// `TypeError` with code `ERR_INVALID_ARG_VALUE`.
+  Value { name: String, reason: String },
+  /// `RangeError` with code `ERR_INVALID_ARG_VALUE`.
+  Range { name: String, reason: String },
+}
+
+impl fmt::Display for ArgError {
+  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match self {
+      ArgError::Type {
+        name,
+        expected,
+        received,
+      } => {
+        write!(
+          f,
+          "The \"{name}\" argument must be {expected}. Received {received}"
+        )
+      }
+      ArgError::Value { name, reason } | ArgError::Range { name, reason } => {
+        write!(f, "The \"{name}\" argument {reason}")
+      }
+    }
+  }
+}
+
+impl ArgError {
+  pub fn code(&self) -> &'static str {
+    match self {
+      ArgError::Type { .. } => "ERR_INVALID_ARG_TYPE",
+      ArgError::Value { .. } | ArgError::Range { .. } => "ERR_INVALID_ARG_VALUE",
+    }
+  }
+
+  /// The one conversion to a JavaScript `TypeError` / `RangeError` with `code`.
+  pub fn into_napi(self, env: &Env) -> napi::Error {
+    let base = napi::Error::new(Status::InvalidArg, self.to_string());
+    let build = || -> napi::Result<napi::Error> {
+      let err = match self {
+        ArgError::Range { .. } => JsRangeError::from(base).into_unknown(*env),
+        _ => JsTypeError::from(base).into_unknown(*env),
+      };
+      let mut err = unsafe { Object::from_napi_value(env.raw(), err.raw())? };
+      err.set_named_property("code", self.code())?;
+      Ok(napi::Error::from(err.to_unknown()))
+    };
+    build().unwrap_or_else(|e| e)
+  }
+}
+
+/// How a received value is described in an [`ArgError`], as Node does ("type number (42)").
+pub fn describe_received(type_name: &str, preview: Option<String>) -> String {
+  match (type_name, preview) {
+    ("undefined", _) | ("null", _) => type_name.to_string(),
+    (t, Some(p)) => format!("type {t} ({p})"),
+    (t, None) => format!("type {t}"),
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn every_failure_has_a_stable_code_and_a_plain_message() {
+    let cases = [
+      (
+        Failure::CpuTimeout { limit_ms: 1000 },
+        "ERR_SCRIPT_TIMEOUT",
+        "script exceeded its CPU time limit of 1000 ms",
+      ),
+      (
+        Failure::WallTimeout { limit_ms: 50 },
+        "ERR_SCRIPT_TIMEOUT",
+        "script exceeded its wall-clock time limit of 50 ms",
+      ),
+      (
+        Failure::Memory { limit_bytes: 1024 },
+        "ERR_SCRIPT_MEMORY",
+        "script exceeded its memory limit of 1024 bytes",
+      ),
+      (
+        Failure::Syntax(JsError {
+          name: "SyntaxError".into(),
+          message: "unexpected token".into(),
+          line: Some(2),
+          column: Some(5),
+        }),
+        "ERR_SCRIPT_SYNTAX",
+        "script has a syntax error (line 2, column 5): unexpected token",
+      ),
+      (
+        Failure::Exception(JsError {
+          name: "TypeError".into(),
+          message: "x is not a function".into(),
+          line: Some(1),
+          column: None,
+        }),
+        "ERR_SCRIPT_EXCEPTION",
+        "script threw an uncaught TypeError (line 1): x is not a function",
+      ),
+    ];
+    for (failure, code, message) in cases {
+      assert_eq!(failure.code(), code);
+      assert_eq!(failure.to_string(), message);
+    }
+    assert_eq!(Failure::Busy { max_queue: 3 }.code(), "ERR_SCRIPT_BUSY");
+    assert_eq!(
+      Failure::OutputLimit { limit_bytes: 9 }.code(),
+      "ERR_SCRIPT_OUTPUT_LIMIT"
+    );
+  }
+
+  #[test]
+  fn argument_errors_read_like_nodes() {
+    let e = ArgError::Type {
+      name: "source".into(),
+      expected: "of type string".into(),
+      received: describe_received("number", Some("42".into())),
+    };
+    assert_eq!(
+      e.to_string(),
+      "The \"source\" argument must be of type string. Received type number (42)"
+    );
+    assert_eq!(e.code(), "ERR_INVALID_ARG_TYPE");
+    let e = ArgError::Range {
+      name: "options.cpuTimeMs".into(),
+      reason: "must be a positive integer. Received -1".into(),
+    };
+    assert_eq!(e.code(), "ERR_INVALID_ARG_VALUE");
+  }
+}

@@ -1,0 +1,123 @@
+//! The Node side of the boundary: arguments arrive as JSON text (Node's own `JSON.stringify`, so
+//! they have exactly JSON semantics and cost one native call), and JSON text leaves as values
+//! (Node's `JSON.parse`). The sandbox side has its twin in `api::copy_in/copy_out`.
+
+use napi::bindgen_prelude::{
+  FromNapiValue, Function, JsObjectValue, Object, ToNapiValue, TypeName, Unknown, ValueType,
+};
+use napi::{sys, Env, JsValue};
+
+use crate::error::{describe_received, ArgError};
+
+fn json_function<'env>(
+  env: &'env Env,
+  name: &str,
+) -> napi::Result<Function<'env, Unknown<'env>, Unknown<'env>>> {
+  let json: Object = env.get_global()?.get_named_property("JSON")?;
+  json.get_named_property(name)
+}
+
+/// `null`/`undefined` → `None`; a plain object → its JSON text; anything else → `ERR_INVALID_ARG_TYPE`.
+pub fn object_arg(
+  env: &Env,
+  value: Option<Unknown>,
+  name: &str,
+  type_name: &str,
+) -> Result<Option<String>, ArgError> {
+  let Some(value) = value else { return Ok(None) };
+  let kind = value.get_type().unwrap_or(ValueType::Unknown);
+  match kind {
+    ValueType::Undefined | ValueType::Null => return Ok(None),
+    ValueType::Object if !value.is_array().unwrap_or(false) => {}
+    _ => {
+      return Err(ArgError::Type {
+        name: name.into(),
+        expected: format!("an object ({type_name}) or null"),
+        received: received(&value, kind),
+      })
+    }
+  }
+  let stringify = |v: Unknown| -> napi::Result<String> {
+    let text = json_function(env, "stringify")?.call(v)?;
+    unsafe { String::from_napi_value(env.raw(), text.raw()) }
+  };
+  stringify(value).map(Some).map_err(|_| ArgError::Value {
+    name: name.into(),
+    reason: "cannot be copied into a script: it holds a cycle, a BigInt or another value JSON cannot represent".into(),
+  })
+}
+
+/// A string argument, or `ERR_INVALID_ARG_TYPE`.
+pub fn string_arg(value: Option<Unknown>, name: &str) -> Result<String, ArgError> {
+  let kind = value.as_ref().map_or(ValueType::Undefined, |v| {
+    v.get_type().unwrap_or(ValueType::Unknown)
+  });
+  match value {
+    Some(v) if kind == ValueType::String => {
+      unsafe { String::from_napi_value(v.value().env, v.raw()) }.map_err(|e| ArgError::Value {
+        name: name.into(),
+        reason: e.reason,
+      })
+    }
+    v => Err(ArgError::Type {
+      name: name.into(),
+      expected: "of type string".into(),
+      received: v.map_or_else(|| "undefined".into(), |v| received(&v, kind)),
+    }),
+  }
+}
+
+fn received(value: &Unknown, kind: ValueType) -> String {
+  let preview = match kind {
+    ValueType::Number => value
+      .coerce_to_number()
+      .ok()
+      .and_then(|n| n.get_double().ok())
+      .map(|n| n.to_string()),
+    ValueType::Boolean => value
+      .coerce_to_bool()
+      .ok()
+      .and_then(|b| Some(b))
+      .map(|b| b.to_string()),
+    _ => None,
+  };
+  let name = match kind {
+    ValueType::Object if value.is_array().unwrap_or(false) => "an array".to_string(),
+    ValueType::Object => "object".into(),
+    ValueType::Function => "function".into(),
+    ValueType::Undefined => "undefined".into(),
+    ValueType::Null => "null".into(),
+    ValueType::Number => "number".into(),
+    ValueType::Boolean => "boolean".into(),
+    ValueType::BigInt => "bigint".into(),
+    ValueType::Symbol => "symbol".into(),
+    ValueType::String => "string".into(),
+    _ => "unknown".into(),
+  };
+  if name == "an array" {
+    return name;
+  }
+  describe_received(&name, preview)
+}
+
+/// JSON text that reaches JavaScript as the value it encodes.
+pub struct JsonText(pub String);
+
+impl TypeName for JsonText {
+  fn type_name() -> &'static str {
+    "JsonText"
+  }
+
+  fn value_type() -> ValueType {
+    ValueType::Object
+  }
+}
+
+impl ToNapiValue for JsonText {
+  unsafe fn to_napi_value(raw_env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+    let env = Env::from_raw(raw_env);
+    let text = env.create_string(&val.0)?;
+    let parsed = json_function(&env, "parse")?.call(text.to_unknown())?;
+    Ok(parsed.raw())
+  }
+}

@@ -1,0 +1,119 @@
+//! backend-scripts: run untrusted server-side page scripts in fresh QuickJS sandboxes.
+//!
+//! This file holds the module list and the exports; each export validates its arguments, hands
+//! the work to the module that does it, and converts errors once.
+
+mod api;
+mod error;
+mod js;
+mod options;
+pub mod policy;
+mod result;
+mod sandbox;
+
+use napi::bindgen_prelude::{Object, Unknown};
+use napi::Env;
+use napi_derive::napi;
+
+use crate::error::ArgError;
+use crate::options::{from_json, ExecutorOptions, RunOptions, ScriptContext};
+use crate::result::ScriptResult;
+use crate::sandbox::{executor, Job, ScriptInput};
+
+/// Runs a page's backend script in a fresh, isolated QuickJS sandbox on the addon's own threads,
+/// and resolves with the variables, session and cookie changes and response action it produced.
+///
+/// Rejects with an `Error` whose `code` is `ERR_SCRIPT_SYNTAX`, `ERR_SCRIPT_EXCEPTION`,
+/// `ERR_SCRIPT_TIMEOUT`, `ERR_SCRIPT_MEMORY`, `ERR_SCRIPT_OUTPUT_LIMIT` or `ERR_SCRIPT_BUSY`, with
+/// `line`, `column` (where known) and `logs`; with a `TypeError`/`RangeError` whose `code` is
+/// `ERR_INVALID_ARG_TYPE`/`ERR_INVALID_ARG_VALUE` for bad arguments.
+#[napi(
+  ts_args_type = "source: string, context?: ScriptContext | null, proxyConfig?: ProxyConfig | null, options?: RunOptions | null",
+  ts_return_type = "Promise<ScriptResult>"
+)]
+pub fn run_backend_script<'env>(
+  env: &'env Env,
+  source: Option<Unknown<'env>>,
+  context: Option<Unknown<'env>>,
+  proxy_config: Option<Unknown<'env>>,
+  options: Option<Unknown<'env>>,
+) -> napi::Result<Object<'env>> {
+  let (deferred, promise) = env.create_deferred::<ScriptResult, Resolver>()?;
+  match job_parts(env, source, context, proxy_config, options) {
+    Err(e) => deferred.resolve(Box::new(move |env| Err(e.into_napi(&env)))),
+    Ok((source, input, limits)) => executor().submit(Job {
+      source,
+      input,
+      limits,
+      settle: Box::new(move |outcome| {
+        deferred.resolve(Box::new(move |env| match outcome {
+          Ok(out) => Ok(ScriptResult::from(out)),
+          Err(e) => Err(e.into_napi(&env)),
+        }))
+      }),
+    }),
+  }
+  Ok(promise)
+}
+
+/// Settles a promise on Node's thread.
+type Resolver = Box<dyn FnOnce(Env) -> napi::Result<ScriptResult> + Send>;
+
+fn job_parts(
+  env: &Env,
+  source: Option<Unknown>,
+  context: Option<Unknown>,
+  proxy_config: Option<Unknown>,
+  options: Option<Unknown>,
+) -> Result<(String, ScriptInput, options::Limits), ArgError> {
+  let source = js::string_arg(source, "source")?;
+  let context: ScriptContext = match js::object_arg(env, context, "context", "ScriptContext")? {
+    Some(json) => from_json("context", &json)?,
+    None => ScriptContext::default(),
+  };
+  let _proxy = js::object_arg(env, proxy_config, "proxyConfig", "ProxyConfig")?;
+  let options: RunOptions = match js::object_arg(env, options, "options", "RunOptions")? {
+    Some(json) => from_json("options", &json)?,
+    None => RunOptions::default(),
+  };
+  let input = ScriptInput {
+    request_json: api::normalize_request(context.request)?,
+    session: context.session.unwrap_or_default(),
+    variables: context.variables.unwrap_or_default(),
+  };
+  Ok((source, input, options.into_limits()?))
+}
+
+/// Sets process-wide executor settings: how many executions run JavaScript at once
+/// (`maxConcurrency`), how many may wait (`maxQueue`), and how many may be started and unfinished
+/// (`maxInFlight`). Applies to every thread and worker of the process. Returns the settings now
+/// in force.
+#[napi(
+  ts_args_type = "options?: ExecutorOptions | null",
+  ts_return_type = "ExecutorSettings"
+)]
+pub fn configure(env: &Env, options: Option<Unknown>) -> napi::Result<ExecutorSettings> {
+  let parsed =
+    js::object_arg(env, options, "options", "ExecutorOptions").and_then(|json| match json {
+      Some(json) => from_json::<ExecutorOptions>("options", &json),
+      None => Ok(ExecutorOptions::default()),
+    });
+  let ex = executor();
+  let config = parsed
+    .and_then(|o| o.apply_to(ex.config()))
+    .map_err(|e| e.into_napi(env))?;
+  ex.set_config(config);
+  Ok(ExecutorSettings {
+    max_concurrency: config.max_concurrency as u32,
+    max_queue: config.max_queue as u32,
+    max_in_flight: config.max_in_flight as u32,
+  })
+}
+
+/// The executor settings in force.
+#[napi(object, object_from_js = false)]
+pub struct ExecutorSettings {
+  pub max_concurrency: u32,
+  pub max_queue: u32,
+  pub max_in_flight: u32,
+}

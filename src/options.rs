@@ -1,0 +1,348 @@
+//! The JavaScript-facing argument types, documented where they are defined (the docs become the
+//! JSDoc in `index.d.ts`), and their validation into the internal configs the rest of the crate
+//! uses. Arguments arrive as JSON (see `lib.rs`), so every check here is a pure function.
+
+use std::time::Duration;
+
+use napi_derive::napi;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::error::ArgError;
+
+/// Limits for one execution. Every field is optional.
+#[napi(object, object_to_js = false)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RunOptions {
+  /// CPU time the script may spend running JavaScript; time spent waiting on HTTP does not count.
+  /// @default 1000
+  pub cpu_time_ms: Option<f64>,
+  /// Wall-clock time for the whole execution, HTTP waits included.
+  /// @default 60000
+  pub wall_time_ms: Option<f64>,
+  /// Memory the script's JavaScript heap may use, in bytes.
+  /// @default 33554432 (32 MiB)
+  pub memory_limit_bytes: Option<f64>,
+  /// Native stack the script may use, in bytes; deeper recursion throws a `RangeError` inside the script.
+  /// @default 262144 (256 KiB)
+  pub max_stack_bytes: Option<f64>,
+  /// Size of the result (variables, session, body, headers, cookies and logs), in bytes. Checked as
+  /// the script runs, so a script cannot pile up data outside its memory limit either.
+  /// @default 4194304 (4 MiB)
+  pub max_output_bytes: Option<f64>,
+}
+
+/// Process-wide settings of the executor, for `configure()`. Every field is optional; a field left
+/// out keeps its current value.
+#[napi(object, object_to_js = false)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExecutorOptions {
+  /// How many executions run JavaScript at the same time. An execution waiting on HTTP does not
+  /// count: it gives its slot to the next one while it waits.
+  /// @default the number of CPU cores
+  pub max_concurrency: Option<f64>,
+  /// How many executions may wait for a slot; past that `runBackendScript` rejects with `ERR_SCRIPT_BUSY`.
+  /// @default 1024
+  pub max_queue: Option<f64>,
+  /// How many executions may be started and unfinished at once (running, or waiting on HTTP).
+  /// Each holds a thread and its heap while it waits; more queue.
+  /// @default 1024
+  pub max_in_flight: Option<f64>,
+}
+
+/// What the script sees of the visitor's request as the global `request` (deep-frozen).
+#[napi(object, object_to_js = false)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScriptRequest {
+  /// Upper-cased. @default 'GET'
+  pub method: Option<String>,
+  /// @default ''
+  pub url: Option<String>,
+  /// @default ''
+  pub path: Option<String>,
+  /// Parsed query string. @default {}
+  #[napi(ts_type = "Record<string, unknown>")]
+  pub query: Option<Value>,
+  /// Route parameters. @default {}
+  #[napi(ts_type = "Record<string, unknown>")]
+  pub params: Option<Value>,
+  /// Header names are lower-cased. @default {}
+  #[napi(ts_type = "Record<string, string | string[]>")]
+  pub headers: Option<Value>,
+  /// @default {}
+  #[napi(ts_type = "Record<string, string>")]
+  pub cookies: Option<Value>,
+  /// The parsed body, when a body parser ran. @default null
+  #[napi(ts_type = "unknown")]
+  pub body: Option<Value>,
+  /// @default ''
+  pub ip: Option<String>,
+}
+
+/// Everything an execution is given. Every part is optional.
+#[napi(object, object_to_js = false)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScriptContext {
+  pub request: Option<ScriptRequest>,
+  /// The visitor's session: `session.get/set/delete` read and change a copy of it.
+  #[napi(ts_type = "Record<string, unknown>")]
+  pub session: Option<Map<String, Value>>,
+  /// Template variables known before the script runs; `getVariable` sees them.
+  #[napi(ts_type = "Record<string, unknown>")]
+  pub variables: Option<Map<String, Value>>,
+}
+
+/// Limits of one execution, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+  pub cpu_time: Duration,
+  pub wall_time: Duration,
+  pub memory_bytes: usize,
+  pub stack_bytes: usize,
+  pub output_bytes: usize,
+}
+
+impl Default for Limits {
+  fn default() -> Self {
+    Limits {
+      cpu_time: Duration::from_millis(1000),
+      wall_time: Duration::from_millis(60_000),
+      memory_bytes: 32 << 20,
+      stack_bytes: 256 << 10,
+      output_bytes: 4 << 20,
+    }
+  }
+}
+
+/// The largest `maxStackBytes`: executor threads are created with room for this much script stack.
+pub const MAX_STACK_BYTES: usize = 8 << 20;
+
+impl RunOptions {
+  pub fn into_limits(self) -> Result<Limits, ArgError> {
+    let d = Limits::default();
+    let ms = |v, name, default: Duration| {
+      integer_in(v, name, 1, 3_600_000).map(|v| v.map_or(default, Duration::from_millis))
+    };
+    let bytes = |v, name, min, max, default| {
+      integer_in(v, name, min, max).map(|v| v.map_or(default, |v| v as usize))
+    };
+    Ok(Limits {
+      cpu_time: ms(self.cpu_time_ms, "options.cpuTimeMs", d.cpu_time)?,
+      wall_time: ms(self.wall_time_ms, "options.wallTimeMs", d.wall_time)?,
+      memory_bytes: bytes(
+        self.memory_limit_bytes,
+        "options.memoryLimitBytes",
+        256 << 10,
+        4 << 30,
+        d.memory_bytes,
+      )?,
+      stack_bytes: bytes(
+        self.max_stack_bytes,
+        "options.maxStackBytes",
+        16 << 10,
+        MAX_STACK_BYTES as u64,
+        d.stack_bytes,
+      )?,
+      output_bytes: bytes(
+        self.max_output_bytes,
+        "options.maxOutputBytes",
+        1,
+        1 << 30,
+        d.output_bytes,
+      )?,
+    })
+  }
+}
+
+/// Executor settings, validated.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PoolConfig {
+  pub max_concurrency: usize,
+  pub max_queue: usize,
+  pub max_in_flight: usize,
+}
+
+impl Default for PoolConfig {
+  fn default() -> Self {
+    PoolConfig {
+      max_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+      max_queue: 1024,
+      max_in_flight: 1024,
+    }
+  }
+}
+
+impl ExecutorOptions {
+  /// Applies the given fields over `current`.
+  pub fn apply_to(self, current: PoolConfig) -> Result<PoolConfig, ArgError> {
+    let field = |v, name, min, max, cur: usize| {
+      integer_in(v, name, min, max).map(|v| v.map_or(cur, |v| v as usize))
+    };
+    let cfg = PoolConfig {
+      max_concurrency: field(
+        self.max_concurrency,
+        "options.maxConcurrency",
+        1,
+        1024,
+        current.max_concurrency,
+      )?,
+      max_queue: field(
+        self.max_queue,
+        "options.maxQueue",
+        0,
+        1_000_000,
+        current.max_queue,
+      )?,
+      max_in_flight: field(
+        self.max_in_flight,
+        "options.maxInFlight",
+        1,
+        65_536,
+        current.max_in_flight,
+      )?,
+    };
+    if cfg.max_in_flight < cfg.max_concurrency {
+      return Err(ArgError::Range {
+        name: "options.maxInFlight".into(),
+        reason: format!(
+          "must be at least maxConcurrency ({}). Received {}",
+          cfg.max_concurrency, cfg.max_in_flight
+        ),
+      });
+    }
+    Ok(cfg)
+  }
+}
+
+/// `None` when absent; an error unless it is an integer in `min..=max`.
+pub fn integer_in(
+  value: Option<f64>,
+  name: &str,
+  min: u64,
+  max: u64,
+) -> Result<Option<u64>, ArgError> {
+  let Some(v) = value else { return Ok(None) };
+  if v.fract() != 0.0 || !v.is_finite() || v < min as f64 || v > max as f64 {
+    return Err(ArgError::Range {
+      name: name.into(),
+      reason: format!("must be an integer from {min} to {max}. Received {v}"),
+    });
+  }
+  Ok(Some(v as u64))
+}
+
+/// Reads an argument that arrived as JSON into its typed form, naming the exact field at fault.
+pub fn from_json<T: DeserializeOwned>(name: &str, json: &str) -> Result<T, ArgError> {
+  let de = &mut serde_json::Deserializer::from_str(json);
+  serde_path_to_error::deserialize(de).map_err(|e| {
+    let path = e.path().to_string();
+    let field = if path == "." {
+      name.to_string()
+    } else {
+      format!("{name}.{path}")
+    };
+    let inner = e.into_inner().to_string();
+    // serde_json appends the JSON position, which means nothing to the caller.
+    let inner = inner
+      .split(" at line ")
+      .next()
+      .unwrap_or_default()
+      .to_string();
+    if let Some(rest) = inner.strip_prefix("invalid type: ") {
+      let (received, expected) = rest
+        .split_once(", expected ")
+        .unwrap_or((rest, "another type"));
+      ArgError::Type {
+        name: field,
+        expected: format!("{expected}"),
+        received: received.into(),
+      }
+    } else {
+      ArgError::Value {
+        name: field,
+        reason: format!("is invalid: {inner}"),
+      }
+    }
+  })
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn defaults_are_the_documented_ones() {
+    let l = RunOptions::default().into_limits().unwrap();
+    assert_eq!(l.cpu_time, Duration::from_millis(1000));
+    assert_eq!(l.wall_time, Duration::from_millis(60_000));
+    assert_eq!(l.memory_bytes, 32 * 1024 * 1024);
+    assert_eq!(l.stack_bytes, 256 * 1024);
+    assert_eq!(l.output_bytes, 4 * 1024 * 1024);
+  }
+
+  #[test]
+  fn limits_must_be_positive_integers_in_range() {
+    for (json, field) in [
+      (r#"{"cpuTimeMs":-1}"#, "options.cpuTimeMs"),
+      (r#"{"cpuTimeMs":0}"#, "options.cpuTimeMs"),
+      (r#"{"wallTimeMs":1.5}"#, "options.wallTimeMs"),
+      (r#"{"memoryLimitBytes":1}"#, "options.memoryLimitBytes"),
+      (r#"{"maxStackBytes":1e12}"#, "options.maxStackBytes"),
+    ] {
+      let opts: RunOptions = from_json("options", json).unwrap();
+      match opts.into_limits() {
+        Err(ArgError::Range { name, .. }) => assert_eq!(name, field),
+        other => panic!("{json}: {other:?}"),
+      }
+    }
+  }
+
+  #[test]
+  fn unknown_and_mistyped_fields_name_the_field() {
+    match from_json::<RunOptions>("options", r#"{"cpuTimeMS":5}"#) {
+      Err(ArgError::Value { name, reason }) => {
+        assert_eq!(name, "options");
+        assert!(reason.contains("unknown field `cpuTimeMS`"), "{reason}");
+        assert!(!reason.contains("line 1"), "{reason}");
+      }
+      other => panic!("{other:?}"),
+    }
+    match from_json::<ScriptContext>("context", r#"{"request":{"method":5}}"#) {
+      Err(ArgError::Type { name, .. }) => assert_eq!(name, "context.request.method"),
+      other => panic!("{other:?}"),
+    }
+  }
+
+  #[test]
+  fn executor_options_keep_unset_fields_and_check_their_relation() {
+    let cur = PoolConfig {
+      max_concurrency: 2,
+      max_queue: 10,
+      max_in_flight: 20,
+    };
+    let next = ExecutorOptions {
+      max_queue: Some(0.0),
+      ..Default::default()
+    }
+    .apply_to(cur)
+    .unwrap();
+    assert_eq!(
+      next,
+      PoolConfig {
+        max_queue: 0,
+        ..cur
+      }
+    );
+    let bad = ExecutorOptions {
+      max_in_flight: Some(1.0),
+      ..Default::default()
+    }
+    .apply_to(cur);
+    assert!(matches!(bad, Err(ArgError::Range { .. })));
+  }
+}

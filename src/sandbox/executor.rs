@@ -1,0 +1,414 @@
+//! The executor: threads the addon owns (never Node's main thread, never libuv's pool), a queue,
+//! and slots. A slot is the right to run JavaScript; `maxConcurrency` of them exist. An execution
+//! that waits on HTTP gives its slot back and takes one again before it continues, so waiting
+//! executions hold a thread but no CPU, and do not wait on each other.
+
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use super::runtime::Sandbox;
+use super::{clock, watchdog, Job, Outcome, Settle};
+use crate::api::{LogEntry, SharedLogs};
+use crate::error::{Failure, ScriptError};
+use crate::options::{Limits, PoolConfig, MAX_STACK_BYTES};
+
+/// How long a thread beyond `maxConcurrency` stays idle before it exits.
+const IDLE_EXIT: Duration = Duration::from_secs(10);
+/// Native stack of an executor thread: the deepest script stack allowed, plus room for the host.
+const THREAD_STACK: usize = MAX_STACK_BYTES + (1 << 20);
+
+pub struct Executor {
+  pool: Mutex<Pool>,
+  /// Idle workers wait here for a job they may start.
+  work: Condvar,
+  /// Executions back from an HTTP wait wait here for a slot.
+  slots: Condvar,
+}
+
+#[derive(Default)]
+struct Pool {
+  config: PoolConfig,
+  queue: VecDeque<Job>,
+  /// Executions holding a slot.
+  running: usize,
+  /// Executions back from HTTP, waiting for a slot; they go before queued jobs.
+  resuming: usize,
+  /// Executions started and not finished.
+  in_flight: usize,
+  idle: usize,
+  threads: usize,
+  /// Threads still running a script that was already answered for (see `watchdog`).
+  abandoned: usize,
+}
+
+impl Pool {
+  fn can_start(&self) -> bool {
+    !self.queue.is_empty()
+      && self.running + self.resuming < self.config.max_concurrency
+      && self.in_flight < self.config.max_in_flight
+  }
+}
+
+/// Why the host wants a script to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+  None,
+  Cpu,
+  Wall,
+}
+
+/// One execution in progress, shared by its thread, the watchdog and the host functions.
+pub struct Execution {
+  pub limits: Limits,
+  pub started: Instant,
+  pub wall_deadline: Instant,
+  clock: libc::clockid_t,
+  tid: libc::pid_t,
+  cpu_start: Duration,
+  stop: AtomicU8,
+  settle: Mutex<Option<Settle>>,
+  logs: Mutex<Option<SharedLogs>>,
+  /// Guarded by the pool lock's discipline: only changed while the pool is locked.
+  slot: Mutex<SlotState>,
+}
+
+#[derive(Debug)]
+struct SlotState {
+  held: bool,
+  since: Instant,
+  /// Wall time spent holding a slot before `since`.
+  used: Duration,
+  /// The watchdog answered for this execution; its thread no longer counts.
+  abandoned: bool,
+  finished: bool,
+}
+
+impl Execution {
+  fn start(limits: Limits, settle: Settle) -> Execution {
+    let clock = clock::current_thread_clock();
+    let now = Instant::now();
+    Execution {
+      wall_deadline: now + limits.wall_time,
+      limits,
+      started: now,
+      clock,
+      tid: clock::current_tid(),
+      cpu_start: clock::cpu_time(clock),
+      stop: AtomicU8::new(0),
+      settle: Mutex::new(Some(settle)),
+      logs: Mutex::new(None),
+      slot: Mutex::new(SlotState {
+        held: true,
+        since: now,
+        used: Duration::ZERO,
+        abandoned: false,
+        finished: false,
+      }),
+    }
+  }
+
+  /// CPU time this execution has used, readable from any thread.
+  pub fn cpu_used(&self) -> Duration {
+    clock::cpu_time(self.clock).saturating_sub(self.cpu_start)
+  }
+
+  /// Wall time spent holding a slot, i.e. running JavaScript rather than waiting.
+  pub fn slot_time(&self) -> Duration {
+    let s = lock(&self.slot);
+    s.used
+      + if s.held {
+        s.since.elapsed()
+      } else {
+        Duration::ZERO
+      }
+  }
+
+  pub fn stop_reason(&self) -> Stop {
+    match self.stop.load(Ordering::Acquire) {
+      1 => Stop::Cpu,
+      2 => Stop::Wall,
+      _ => Stop::None,
+    }
+  }
+
+  fn set_stop(&self, stop: Stop) {
+    let v = match stop {
+      Stop::None => 0,
+      Stop::Cpu => 1,
+      Stop::Wall => 2,
+    };
+    let _ = self
+      .stop
+      .compare_exchange(0, v, Ordering::AcqRel, Ordering::Acquire);
+  }
+
+  /// Called by the interrupt handler: has a budget run out?
+  pub fn should_stop(&self) -> bool {
+    if self.stop_reason() != Stop::None {
+      return true;
+    }
+    if self.cpu_used() > self.limits.cpu_time {
+      self.set_stop(Stop::Cpu);
+    } else if Instant::now() >= self.wall_deadline {
+      self.set_stop(Stop::Wall);
+    }
+    self.stop_reason() != Stop::None
+  }
+
+  /// Lets the watchdog report what the script printed if it has to answer for it.
+  pub fn share_logs(&self, logs: SharedLogs) {
+    *lock(&self.logs) = Some(logs);
+  }
+
+  fn logs_so_far(&self) -> Vec<LogEntry> {
+    lock(&self.logs)
+      .as_ref()
+      .map(|l| lock(l).clone())
+      .unwrap_or_default()
+  }
+
+  /// Settles the caller's promise; only the first call has an effect.
+  fn settle(&self, outcome: Outcome) {
+    let settle = lock(&self.settle).take();
+    if let Some(settle) = settle {
+      settle(outcome);
+    }
+  }
+
+  /// Runs `wait` (an HTTP request) without holding a slot. Returns `None` when the execution was
+  /// answered for meanwhile and must end.
+  pub fn outside_slot<T>(&self, wait: impl FnOnce() -> T) -> Option<T> {
+    let ex = executor();
+    ex.release_slot(self);
+    let r = wait();
+    ex.acquire_slot(self).then_some(r)
+  }
+}
+
+static EXECUTOR: OnceLock<Executor> = OnceLock::new();
+
+pub fn executor() -> &'static Executor {
+  EXECUTOR.get_or_init(|| Executor {
+    pool: Mutex::new(Pool::default()),
+    work: Condvar::new(),
+    slots: Condvar::new(),
+  })
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+  m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Executor {
+  pub fn config(&self) -> PoolConfig {
+    lock(&self.pool).config
+  }
+
+  pub fn set_config(&'static self, config: PoolConfig) {
+    let mut pool = lock(&self.pool);
+    pool.config = config;
+    self.wake(&mut pool);
+  }
+
+  /// Queues a job, or refuses it at once with `ERR_SCRIPT_BUSY` when the queue is full.
+  pub fn submit(&'static self, job: Job) {
+    let mut pool = lock(&self.pool);
+    if pool.queue.len() >= pool.config.max_queue + pool.free_slots() {
+      let max_queue = pool.config.max_queue as u32;
+      drop(pool);
+      (job.settle)(Err(ScriptError::new(
+        Failure::Busy { max_queue },
+        Vec::new(),
+      )));
+      return;
+    }
+    pool.queue.push_back(job);
+    self.wake(&mut pool);
+  }
+
+  /// After any change: hand a free slot to a resuming execution first, then to a queued job,
+  /// starting a thread when no idle one can take it.
+  fn wake(&'static self, pool: &mut Pool) {
+    if pool.resuming > 0 && pool.running < pool.config.max_concurrency {
+      self.slots.notify_all();
+      return;
+    }
+    if pool.can_start() {
+      if pool.idle > 0 {
+        self.work.notify_one();
+      } else {
+        self.spawn(pool);
+      }
+    }
+  }
+
+  fn spawn(&'static self, pool: &mut Pool) {
+    let spawned = std::thread::Builder::new()
+      .name("backend-script".into())
+      .stack_size(THREAD_STACK)
+      .spawn(move || self.worker());
+    if spawned.is_ok() {
+      pool.threads += 1;
+    }
+  }
+
+  fn worker(&'static self) {
+    let mut sandbox = Sandbox::new().ok();
+    loop {
+      let Some(job) = self.next_job() else { return };
+      let exec = Arc::new(Execution::start(job.limits, job.settle));
+      watchdog::watch(exec.clone());
+      let prepared = sandbox.take();
+      let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let sandbox = match prepared {
+          Some(s) => s,
+          None => Sandbox::new()?,
+        };
+        sandbox.run(&job.source, job.input, &exec)
+      }))
+      .unwrap_or_else(|panic| {
+        let what = panic
+          .downcast_ref::<&str>()
+          .map(|s| s.to_string())
+          .or_else(|| panic.downcast_ref::<String>().cloned())
+          .unwrap_or_else(|| "a panic".into());
+        Err(Failure::Internal(format!("the executor panicked: {what}")))
+      });
+      let ours = self.finish(&exec);
+      exec.settle(outcome.map_err(|f| ScriptError::new(f, exec.logs_so_far())));
+      if !ours {
+        // The watchdog answered for this execution and already replaced this thread.
+        return;
+      }
+      sandbox = Sandbox::new().ok();
+    }
+  }
+
+  /// Waits for a job this thread may start; `None` when the thread should exit.
+  fn next_job(&'static self) -> Option<Job> {
+    let mut pool = lock(&self.pool);
+    loop {
+      if pool.can_start() {
+        let job = pool.queue.pop_front().expect("can_start checks the queue");
+        pool.running += 1;
+        pool.in_flight += 1;
+        return Some(job);
+      }
+      pool.idle += 1;
+      let (p, timeout) = self
+        .work
+        .wait_timeout(pool, IDLE_EXIT)
+        .unwrap_or_else(|e| e.into_inner());
+      pool = p;
+      pool.idle -= 1;
+      if timeout.timed_out() && pool.threads > pool.config.max_concurrency && !pool.can_start() {
+        pool.threads -= 1;
+        return None;
+      }
+    }
+  }
+
+  /// The execution ended on its thread. Returns false when the watchdog had already taken it over.
+  fn finish(&'static self, exec: &Execution) -> bool {
+    let mut pool = lock(&self.pool);
+    let mut slot = lock(&exec.slot);
+    if slot.abandoned {
+      pool.abandoned -= 1;
+      return false;
+    }
+    slot.finished = true;
+    if slot.held {
+      slot.held = false;
+      pool.running -= 1;
+    }
+    pool.in_flight -= 1;
+    drop(slot);
+    self.wake(&mut pool);
+    true
+  }
+
+  fn release_slot(&'static self, exec: &Execution) {
+    let mut pool = lock(&self.pool);
+    let mut slot = lock(&exec.slot);
+    if slot.abandoned || !slot.held {
+      return;
+    }
+    slot.held = false;
+    let since = slot.since;
+    slot.used += since.elapsed();
+    pool.running -= 1;
+    drop(slot);
+    self.wake(&mut pool);
+  }
+
+  /// Takes a slot again after a wait; false when the execution was abandoned meanwhile.
+  fn acquire_slot(&'static self, exec: &Execution) -> bool {
+    let mut pool = lock(&self.pool);
+    pool.resuming += 1;
+    loop {
+      if lock(&exec.slot).abandoned {
+        pool.resuming -= 1;
+        return false;
+      }
+      if pool.running < pool.config.max_concurrency {
+        break;
+      }
+      pool = self.slots.wait(pool).unwrap_or_else(|e| e.into_inner());
+    }
+    pool.resuming -= 1;
+    pool.running += 1;
+    let mut slot = lock(&exec.slot);
+    slot.held = true;
+    slot.since = Instant::now();
+    true
+  }
+
+  /// The watchdog's move when a script cannot be stopped in time: answer the caller now, free the
+  /// slot and the thread's place for the next execution, and let the thread finish on idle CPU.
+  pub fn abandon(&'static self, exec: &Execution, failure: Failure) {
+    {
+      let mut pool = lock(&self.pool);
+      let mut slot = lock(&exec.slot);
+      if slot.abandoned || slot.finished {
+        return;
+      }
+      slot.abandoned = true;
+      if slot.held {
+        slot.held = false;
+        pool.running -= 1;
+      }
+      pool.in_flight -= 1;
+      pool.threads -= 1;
+      pool.abandoned += 1;
+      drop(slot);
+      self.wake(&mut pool);
+      self.slots.notify_all();
+    }
+    exec.set_stop(match failure {
+      Failure::WallTimeout { .. } => Stop::Wall,
+      _ => Stop::Cpu,
+    });
+    clock::demote(exec.tid);
+    exec.settle(Err(ScriptError::new(failure, exec.logs_so_far())));
+  }
+
+  /// How many threads are still finishing scripts that were already answered for.
+  pub fn abandoned_threads(&self) -> usize {
+    lock(&self.pool).abandoned
+  }
+}
+
+impl Pool {
+  /// How many more executions could start at once; jobs up to that many do not count as waiting.
+  fn free_slots(&self) -> usize {
+    let by_slots = self
+      .config
+      .max_concurrency
+      .saturating_sub(self.running + self.resuming);
+    let by_flight = self.config.max_in_flight.saturating_sub(self.in_flight);
+    by_slots.min(by_flight)
+  }
+}

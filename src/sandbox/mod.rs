@@ -1,0 +1,60 @@
+//! Running scripts: one fresh QuickJS sandbox per execution (`runtime`), on threads the addon owns
+//! (`executor`), with budgets enforced from inside (the interrupt handler) and from outside
+//! (`watchdog`).
+
+mod clock;
+pub mod executor;
+mod runtime;
+mod watchdog;
+
+use napi_derive::napi;
+use serde_json::{Map, Value};
+
+use crate::api::{CookieChange, LogEntry, Response};
+use crate::error::ScriptError;
+use crate::options::Limits;
+
+pub use executor::executor;
+
+/// What the host gives one execution, validated.
+pub struct ScriptInput {
+  pub request_json: String,
+  pub session: Map<String, Value>,
+  pub variables: Map<String, Value>,
+}
+
+/// What a successful execution hands back.
+#[derive(Debug)]
+pub struct ScriptOutput {
+  pub response: Response,
+  pub variables_json: String,
+  pub session_json: String,
+  pub session_changed: bool,
+  pub cookies: Vec<CookieChange>,
+  pub logs: Vec<LogEntry>,
+  pub stats: Stats,
+}
+
+/// Measurements of one execution.
+#[napi(object, object_from_js = false)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stats {
+  /// Wall time from the start of the execution to its end.
+  pub duration_ms: f64,
+  /// CPU time spent running the script.
+  pub cpu_ms: f64,
+  /// HTTP requests made, redirect hops and refused ones included.
+  pub http_requests: u32,
+}
+
+pub type Outcome = Result<ScriptOutput, ScriptError>;
+
+/// Delivers the outcome to the caller; called exactly once, from whichever thread decides it.
+pub type Settle = Box<dyn FnOnce(Outcome) + Send>;
+
+pub struct Job {
+  pub source: String,
+  pub input: ScriptInput,
+  pub limits: Limits,
+  pub settle: Settle,
+}

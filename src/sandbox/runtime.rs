@@ -1,0 +1,343 @@
+//! One sandbox: a fresh QuickJS runtime and context with the host globals installed, prepared on
+//! an executor thread before it is needed and used for exactly one execution.
+
+use std::cell::RefCell;
+use std::ffi::CString;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use rquickjs::context::intrinsic::{
+  Date, Eval, Json, MapSet, Promise, Proxy, RegExp, RegExpCompiler, TypedArrays, WeakRef,
+};
+use rquickjs::{qjs, Context, Ctx, Function, Object, Persistent, Runtime, Value};
+
+use super::executor::{Execution, Stop};
+use super::{ScriptInput, ScriptOutput, Stats};
+use crate::api::{self, ExecState, OutputBudget, Shared, Store};
+use crate::error::{Failure, JsError};
+
+/// The name scripts have in stack traces; positions are read back from it.
+pub const SCRIPT_NAME: &str = "backend-script";
+
+const PRELUDE: &str = include_str!("../api/prelude.js");
+
+/// The standard built-ins a script gets. Not here: anything with a clock finer than `Date` or any
+/// way to reach the host (`performance`, timers, modules, `std`/`os`).
+type Intrinsics = (
+  Date,
+  Eval,
+  RegExpCompiler,
+  RegExp,
+  Json,
+  Proxy,
+  MapSet,
+  TypedArrays,
+  Promise,
+  WeakRef,
+);
+
+pub struct Sandbox {
+  // Field order is drop order: values held across calls go before the context and runtime.
+  setup: Persistent<Function<'static>>,
+  context: Context,
+  runtime: Runtime,
+  state: Shared,
+  current: Rc<RefCell<Option<Arc<Execution>>>>,
+  unhandled: Rc<RefCell<Option<JsError>>>,
+}
+
+impl Sandbox {
+  pub fn new() -> Result<Sandbox, Failure> {
+    let internal =
+      |e: rquickjs::Error| Failure::Internal(format!("cannot create a QuickJS runtime: {e}"));
+    let runtime = Runtime::new().map_err(internal)?;
+    let context = Context::custom::<Intrinsics>(&runtime).map_err(internal)?;
+    let state: Shared = Rc::new(RefCell::new(ExecState::default()));
+    let current: Rc<RefCell<Option<Arc<Execution>>>> = Rc::default();
+    let unhandled: Rc<RefCell<Option<JsError>>> = Rc::default();
+
+    let (cur, st) = (current.clone(), state.clone());
+    runtime.set_interrupt_handler(Some(Box::new(move || {
+      let Some(exec) = cur.borrow().clone() else {
+        return false;
+      };
+      st.try_borrow().is_ok_and(|s| s.ended) || exec.should_stop()
+    })));
+    let un = unhandled.clone();
+    runtime.set_host_promise_rejection_tracker(Some(Box::new(
+      move |_ctx, _promise, reason, handled| {
+        // The first rejection nobody handles is the script's failure; handling it later clears it.
+        let mut slot = un.borrow_mut();
+        if handled {
+          *slot = None;
+        } else if slot.is_none() {
+          *slot = Some(js_error(&reason));
+        }
+      },
+    )));
+
+    let setup = context
+      .with(|ctx| -> rquickjs::Result<_> {
+        let host = Object::new(ctx.clone())?;
+        api::install(&ctx, &state, &host)?;
+        let prelude: Function = ctx.eval(PRELUDE)?;
+        let setup: Function = prelude.call((host,))?;
+        Ok(Persistent::save(&ctx, setup))
+      })
+      .map_err(|e| Failure::Internal(format!("cannot prepare the sandbox: {e}")))?;
+    Ok(Sandbox {
+      setup,
+      context,
+      runtime,
+      state,
+      current,
+      unhandled,
+    })
+  }
+
+  /// Runs one script to its end. Consumes the sandbox: nothing of it is used again.
+  pub fn run(
+    self,
+    source: &str,
+    input: ScriptInput,
+    exec: &Arc<Execution>,
+  ) -> Result<ScriptOutput, Failure> {
+    let limits = &exec.limits;
+    self.runtime.set_memory_limit(limits.memory_bytes);
+    self.runtime.set_max_stack_size(limits.stack_bytes);
+    *self.current.borrow_mut() = Some(exec.clone());
+    {
+      let mut st = self.state.borrow_mut();
+      st.budget = OutputBudget::new(limits.output_bytes);
+      st.session = Store::from_map(input.session);
+      st.variables = Store::from_map(input.variables);
+      st.execution = Some(exec.clone());
+      let initial = st.session.size() + st.variables.size();
+      st.budget.replace(0, initial)?;
+      exec.share_logs(st.logs.shared());
+    }
+    let outcome = self.context.with(|ctx| -> Result<(), Failure> {
+      let setup = self
+        .setup
+        .clone()
+        .restore(&ctx)
+        .map_err(|e| Failure::Internal(e.to_string()))?;
+      let ran = setup
+        .call::<_, ()>((input.request_json,))
+        .map_err(|e| self.failure(&ctx, e))
+        .and_then(|_| {
+          let compiled = compile(&ctx, source).map_err(|e| match e {
+            rquickjs::Error::Exception => Failure::Syntax(js_error(&ctx.catch())),
+            e => self.failure(&ctx, e),
+          })?;
+          evaluate(&ctx, compiled).map_err(|e| self.failure(&ctx, e))
+        });
+      let ended = self.state.borrow().ended;
+      match ran {
+        Err(_) if ended && self.state.borrow().failure.is_none() => {}
+        Err(f) => return Err(f),
+        Ok(()) => {}
+      }
+      // Promise reactions (an `async` main, `.then` chains) run to completion too.
+      // (The state is not borrowed while jobs run: they call host functions.)
+      loop {
+        let ended = self.state.borrow().ended;
+        if ended || !ctx.execute_pending_job() {
+          break;
+        }
+      }
+      if let Some(f) = self.state.borrow_mut().failure.take() {
+        return Err(f);
+      }
+      if let Some(stop) = self.stop_failure() {
+        return Err(stop);
+      }
+      if !self.state.borrow().ended {
+        if let Some(e) = self.unhandled.borrow_mut().take() {
+          return Err(self.exception_failure(e));
+        }
+      }
+      Ok(())
+    });
+    outcome?;
+    let cpu = exec.cpu_used();
+    let mut st = self.state.borrow_mut();
+    let logs = st.logs.take();
+    let logs_size: usize = logs.iter().map(|l| l.message.len() + l.level.len()).sum();
+    st.budget.replace(0, logs_size)?;
+    Ok(ScriptOutput {
+      response: std::mem::take(&mut st.response),
+      variables_json: st.variables.to_json(),
+      session_json: st.session.to_json(),
+      session_changed: st.session.changed(),
+      cookies: std::mem::take(&mut st.cookies),
+      logs,
+      stats: Stats {
+        duration_ms: exec.started.elapsed().as_secs_f64() * 1000.0,
+        cpu_ms: cpu.as_secs_f64() * 1000.0,
+        http_requests: st.http_requests,
+      },
+    })
+  }
+
+  /// Why the host stopped the script, when it did.
+  fn stop_failure(&self) -> Option<Failure> {
+    let exec = self.current.borrow().clone()?;
+    match exec.stop_reason() {
+      Stop::None => None,
+      Stop::Cpu => Some(Failure::CpuTimeout {
+        limit_ms: exec.limits.cpu_time.as_millis() as u64,
+      }),
+      Stop::Wall => Some(Failure::WallTimeout {
+        limit_ms: exec.limits.wall_time.as_millis() as u64,
+      }),
+    }
+  }
+
+  /// Turns an error out of QuickJS into the failure it stands for.
+  fn failure(&self, ctx: &Ctx<'_>, e: rquickjs::Error) -> Failure {
+    if let Some(f) = self.state.borrow_mut().failure.take() {
+      return f;
+    }
+    if let Some(stop) = self.stop_failure() {
+      ctx.catch();
+      return stop;
+    }
+    match e {
+      rquickjs::Error::Exception => {
+        let thrown = ctx.catch();
+        // When even the error object could not be allocated, QuickJS throws `null`.
+        if !thrown.is_object() && self.near_memory_limit(ctx) {
+          return self.memory_failure();
+        }
+        self.exception_failure(js_error(&thrown))
+      }
+      rquickjs::Error::Allocation => self.memory_failure(),
+      e => Failure::Internal(e.to_string()),
+    }
+  }
+
+  fn exception_failure(&self, err: JsError) -> Failure {
+    if err.name == "InternalError" && err.message == "out of memory" {
+      return self.memory_failure();
+    }
+    Failure::Exception(err)
+  }
+
+  fn memory_failure(&self) -> Failure {
+    let limit = self
+      .current
+      .borrow()
+      .as_ref()
+      .map_or(0, |e| e.limits.memory_bytes);
+    Failure::Memory {
+      limit_bytes: limit as u64,
+    }
+  }
+
+  fn near_memory_limit(&self, ctx: &Ctx<'_>) -> bool {
+    let limit = self
+      .current
+      .borrow()
+      .as_ref()
+      .map_or(usize::MAX, |e| e.limits.memory_bytes);
+    // The runtime is locked while a context is in use, so ask QuickJS directly.
+    let used = unsafe {
+      let mut usage = std::mem::zeroed::<qjs::JSMemoryUsage>();
+      qjs::JS_ComputeMemoryUsage(qjs::JS_GetRuntime(ctx.as_raw().as_ptr()), &mut usage);
+      usage.malloc_size as usize
+    };
+    used.saturating_add(64 << 10) >= limit
+  }
+}
+
+/// Parses the script without running it, so that syntax errors are told apart from `SyntaxError`s
+/// the script throws at run time.
+fn compile<'js>(ctx: &Ctx<'js>, source: &str) -> rquickjs::Result<Value<'js>> {
+  let source = CString::new(source)
+    .map_err(|_| rquickjs::Error::Exception)
+    .or_else(|_| {
+      // A NUL inside the source: let the parser report it as the syntax error it is.
+      CString::new(source.replace('\0', "\\0")).map_err(|_| rquickjs::Error::Unknown)
+    })?;
+  let name = CString::new(SCRIPT_NAME).expect("no NUL in the script name");
+  unsafe {
+    let flags = (qjs::JS_EVAL_TYPE_GLOBAL | qjs::JS_EVAL_FLAG_COMPILE_ONLY) as i32;
+    let len = source.as_bytes().len();
+    let v = qjs::JS_Eval(
+      ctx.as_raw().as_ptr(),
+      source.as_ptr(),
+      len as _,
+      name.as_ptr(),
+      flags,
+    );
+    if qjs::JS_IsException(v) {
+      return Err(rquickjs::Error::Exception);
+    }
+    Ok(Value::from_raw(ctx.clone(), v))
+  }
+}
+
+fn evaluate<'js>(ctx: &Ctx<'js>, compiled: Value<'js>) -> rquickjs::Result<()> {
+  unsafe {
+    // JS_EvalFunction takes ownership of the function it runs.
+    let f = qjs::JS_DupValue(ctx.as_raw().as_ptr(), compiled.as_raw());
+    let r = qjs::JS_EvalFunction(ctx.as_raw().as_ptr(), f);
+    if qjs::JS_IsException(r) {
+      return Err(rquickjs::Error::Exception);
+    }
+    drop(Value::from_raw(ctx.clone(), r));
+  }
+  Ok(())
+}
+
+/// Reads name, message and position from a thrown value.
+fn js_error(value: &Value<'_>) -> JsError {
+  let Some(obj) = value.as_object() else {
+    let message = match value.as_string() {
+      Some(s) => s.to_string().unwrap_or_default(),
+      None => format!("a non-error value ({})", value.type_name()),
+    };
+    return JsError {
+      name: "Error".into(),
+      message,
+      line: None,
+      column: None,
+    };
+  };
+  let get = |k: &str| obj.get::<_, Option<String>>(k).ok().flatten();
+  let (line, column) = get("stack").as_deref().and_then(position_in_stack).unzip();
+  JsError {
+    name: get("name").unwrap_or_else(|| "Error".into()),
+    message: get("message").unwrap_or_default(),
+    line,
+    column,
+  }
+}
+
+/// The first `backend-script:LINE:COLUMN` in a QuickJS stack trace.
+fn position_in_stack(stack: &str) -> Option<(u32, u32)> {
+  let at = stack.find(&format!("{SCRIPT_NAME}:"))? + SCRIPT_NAME.len() + 1;
+  let mut parts = stack[at..].splitn(3, |c: char| !c.is_ascii_digit());
+  let line = parts.next()?.parse().ok()?;
+  let column = parts.next()?.parse().ok()?;
+  Some((line, column))
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn positions_are_read_from_the_first_script_frame() {
+    assert_eq!(
+      position_in_stack("    at f (backend-script:3:7)\n    at <eval> (backend-script:9:1)\n"),
+      Some((3, 7))
+    );
+    assert_eq!(
+      position_in_stack("    at backend-script:12:30\n"),
+      Some((12, 30))
+    );
+    assert_eq!(position_in_stack("    at parse (native)\n"), None);
+  }
+}
