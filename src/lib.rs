@@ -5,6 +5,7 @@
 
 mod api;
 mod error;
+mod io;
 mod js;
 mod options;
 pub mod policy;
