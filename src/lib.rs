@@ -68,6 +68,18 @@ fn job_parts(
   options: Option<Unknown>,
 ) -> Result<(String, ScriptInput, options::Limits), ArgError> {
   let source = js::string_arg(source, "source")?;
+  let (input, limits) = script_inputs(env, context, proxy_config, options)?;
+  Ok((source, input, limits))
+}
+
+/// Validates the three arguments every execution takes (`context`, `proxyConfig`, `options`);
+/// shared by `runBackendScript` and `renderPage`.
+pub(crate) fn script_inputs(
+  env: &Env,
+  context: Option<Unknown>,
+  proxy_config: Option<Unknown>,
+  options: Option<Unknown>,
+) -> Result<(ScriptInput, options::Limits), ArgError> {
   let context: ScriptContext = match js::object_arg(env, context, "context", "ScriptContext")? {
     Some(json) => from_json("context", &json)?,
     None => ScriptContext::default(),
@@ -82,7 +94,7 @@ fn job_parts(
     session: context.session.unwrap_or_default(),
     variables: context.variables.unwrap_or_default(),
   };
-  Ok((source, input, options.into_limits()?))
+  Ok((input, options.into_limits()?))
 }
 
 /// Sets process-wide executor settings: how many executions run JavaScript at once
