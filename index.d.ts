@@ -21,7 +21,7 @@ export declare function configure(options?: ExecutorOptions | null): ExecutorSet
 export interface CookieChange {
   name: string
   /** `null` deletes the cookie. */
-  value?: string
+  value: string | null
   options: CookieOptions
 }
 
@@ -75,6 +75,48 @@ export interface ExecutorSettings {
 export interface LogEntry {
   level: 'log' | 'info' | 'warn' | 'error' | 'debug'
   message: string
+}
+
+/**
+ * How scripts reach the network: every request goes through this authenticated egress proxy,
+ * within the per-execution limits below. Without it, `http` is `undefined` in the script.
+ */
+export interface ProxyConfig {
+  /** The proxy, `http://host:port` or `https://host:port`; credentials may be given as userinfo. */
+  url: string
+  /** Basic credentials for the proxy (or userinfo in `url`). */
+  username?: string
+  password?: string
+  /** Extra headers for the proxy alone (sent on CONNECT and on plain-HTTP requests to it). */
+  headers?: Record<string, string>
+  /**
+   * Requests per execution, redirect hops and refused requests included.
+   * @default 5
+   */
+  maxRequests?: number
+  /**
+   * Time for each request as a whole: connect, headers and body.
+   * @default 10000
+   */
+  timeoutMs?: number
+  /**
+   * Largest response body, after decompression; a larger one fails the call.
+   * @default 1048576
+   */
+  maxResponseBytes?: number
+  /**
+   * Redirects followed per call; every hop is checked by the policy again.
+   * @default 5
+   */
+  maxRedirects?: number
+  /** CIDR ranges to lift from the built-in block (e.g. `127.0.0.0/8` for a local test server). */
+  allowedRanges?: Array<string>
+  /** CIDR ranges to block in addition to the built-in ones; they win over `allowedRanges`. */
+  deniedRanges?: Array<string>
+  /** Host names to block: `api.example.com`, or `*.example.com` for the name and every subdomain. */
+  deniedHosts?: Array<string>
+  /** Extra PEM root certificates for upstream TLS (a private CA, tests). */
+  ca?: string
 }
 
 /**

@@ -4,6 +4,7 @@
 //! the work to the module that does it, and converts errors once.
 
 mod api;
+mod egress;
 mod error;
 mod io;
 mod js;
@@ -84,7 +85,10 @@ pub(crate) fn script_inputs(
     Some(json) => from_json("context", &json)?,
     None => ScriptContext::default(),
   };
-  let _proxy = js::object_arg(env, proxy_config, "proxyConfig", "ProxyConfig")?;
+  let egress = match js::object_arg(env, proxy_config, "proxyConfig", "ProxyConfig")? {
+    Some(json) => Some(egress::egress_for(&json)?),
+    None => None,
+  };
   let options: RunOptions = match js::object_arg(env, options, "options", "RunOptions")? {
     Some(json) => from_json("options", &json)?,
     None => RunOptions::default(),
@@ -93,6 +97,7 @@ pub(crate) fn script_inputs(
     request_json: api::normalize_request(context.request)?,
     session: context.session.unwrap_or_default(),
     variables: context.variables.unwrap_or_default(),
+    egress,
   };
   Ok((input, options.into_limits()?))
 }

@@ -97,6 +97,42 @@ pub struct ScriptContext {
   pub variables: Option<Map<String, Value>>,
 }
 
+/// How scripts reach the network: every request goes through this authenticated egress proxy,
+/// within the per-execution limits below. Without it, `http` is `undefined` in the script.
+#[napi(object, object_to_js = false)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProxyConfig {
+  /// The proxy, `http://host:port` or `https://host:port`; credentials may be given as userinfo.
+  pub url: String,
+  /// Basic credentials for the proxy (or userinfo in `url`).
+  pub username: Option<String>,
+  pub password: Option<String>,
+  /// Extra headers for the proxy alone (sent on CONNECT and on plain-HTTP requests to it).
+  #[napi(ts_type = "Record<string, string>")]
+  pub headers: Option<Map<String, Value>>,
+  /// Requests per execution, redirect hops and refused requests included.
+  /// @default 5
+  pub max_requests: Option<f64>,
+  /// Time for each request as a whole: connect, headers and body.
+  /// @default 10000
+  pub timeout_ms: Option<f64>,
+  /// Largest response body, after decompression; a larger one fails the call.
+  /// @default 1048576
+  pub max_response_bytes: Option<f64>,
+  /// Redirects followed per call; every hop is checked by the policy again.
+  /// @default 5
+  pub max_redirects: Option<f64>,
+  /// CIDR ranges to lift from the built-in block (e.g. `127.0.0.0/8` for a local test server).
+  pub allowed_ranges: Option<Vec<String>>,
+  /// CIDR ranges to block in addition to the built-in ones; they win over `allowedRanges`.
+  pub denied_ranges: Option<Vec<String>>,
+  /// Host names to block: `api.example.com`, or `*.example.com` for the name and every subdomain.
+  pub denied_hosts: Option<Vec<String>>,
+  /// Extra PEM root certificates for upstream TLS (a private CA, tests).
+  pub ca: Option<String>,
+}
+
 /// Limits of one execution, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {

@@ -8,7 +8,7 @@ use serde_json::Value as Json;
 use super::{check_running, copy_out, define, define_global, fail_script, string_arg, Shared};
 
 /// One cookie the script set or deleted.
-#[napi(object, object_from_js = false)]
+#[napi(object, object_from_js = false, use_nullable = true)]
 #[derive(Debug, Clone, PartialEq)]
 pub struct CookieChange {
   pub name: String,

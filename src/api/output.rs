@@ -27,6 +27,7 @@ impl OutputBudget {
     Ok(())
   }
 
+  #[cfg(test)]
   pub fn used(&self) -> usize {
     self.used
   }

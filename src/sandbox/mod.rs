@@ -21,6 +21,8 @@ pub struct ScriptInput {
   pub request_json: String,
   pub session: Map<String, Value>,
   pub variables: Map<String, Value>,
+  /// How the script reaches the network; `None` leaves `http` undefined.
+  pub egress: Option<std::sync::Arc<crate::egress::Egress>>,
 }
 
 /// What a successful execution hands back.

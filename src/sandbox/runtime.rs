@@ -124,6 +124,10 @@ impl Sandbox {
         .map_err(|e| Failure::Internal(e.to_string()))?;
       let ran = setup
         .call::<_, ()>((input.request_json,))
+        .and_then(|_| match input.egress {
+          Some(egress) => api::http::install(&ctx, &self.state, egress),
+          None => Ok(()),
+        })
         .map_err(|e| self.failure(&ctx, e))
         .and_then(|_| {
           let compiled = compile(&ctx, source).map_err(|e| match e {

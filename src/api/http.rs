@@ -1,0 +1,191 @@
+//! `http.get(url, headers?)`, `http.post(url, body, headers?)` and
+//! `http.request(method, url, body?, headers?)`: installed only when the host gave a
+//! `proxyConfig`. They look synchronous to the script; the thread waits without a slot (so
+//! without CPU and without holding up other executions) while the I/O runtime does the request.
+
+use std::cell::Cell;
+use std::sync::Arc;
+
+use reqwest::Method;
+use rquickjs::function::Opt;
+use rquickjs::{Ctx, Exception, Object, Value};
+use serde_json::{json, Map, Value as Json};
+
+use super::{
+  check_running, copy_in, copy_out, define, define_global, end_script, string_arg, Shared,
+};
+use crate::egress::{check_request_header, fetch, Egress, HttpRequest};
+
+pub fn install<'js>(ctx: &Ctx<'js>, state: &Shared, egress: Arc<Egress>) -> rquickjs::Result<()> {
+  let http = Object::new(ctx.clone())?;
+  let (s, e) = (state.clone(), egress.clone());
+  define(
+    ctx,
+    &http,
+    "get",
+    move |ctx: Ctx<'js>, url: Value<'js>, headers: Opt<Value<'js>>| {
+      call(&ctx, &s, &e, Method::GET, url, None, headers.0)
+    },
+  )?;
+  let (s, e) = (state.clone(), egress.clone());
+  define(
+    ctx,
+    &http,
+    "post",
+    move |ctx: Ctx<'js>, url: Value<'js>, body: Opt<Value<'js>>, headers: Opt<Value<'js>>| {
+      call(&ctx, &s, &e, Method::POST, url, body.0, headers.0)
+    },
+  )?;
+  let (s, e) = (state.clone(), egress);
+  define(
+    ctx,
+    &http,
+    "request",
+    move |ctx: Ctx<'js>,
+          method: Value<'js>,
+          url: Value<'js>,
+          body: Opt<Value<'js>>,
+          headers: Opt<Value<'js>>| {
+      let method = string_arg(&ctx, &method, "http.request: the method")?.to_ascii_uppercase();
+      let method = match method.as_str() {
+        "GET" => Method::GET,
+        "POST" => Method::POST,
+        "PUT" => Method::PUT,
+        "PATCH" => Method::PATCH,
+        "DELETE" => Method::DELETE,
+        "HEAD" => Method::HEAD,
+        "OPTIONS" => Method::OPTIONS,
+        other => {
+          return Err(Exception::throw_type(
+            &ctx,
+            &format!("http.request: {other:?} is not a supported method (GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS)"),
+          ))
+        }
+      };
+      call(&ctx, &s, &e, method, url, body.0, headers.0)
+    },
+  )?;
+  define_global(ctx, "http", http.into_value())
+}
+
+fn call<'js>(
+  ctx: &Ctx<'js>,
+  state: &Shared,
+  egress: &Egress,
+  method: Method,
+  url: Value<'js>,
+  body: Option<Value<'js>>,
+  headers: Option<Value<'js>>,
+) -> rquickjs::Result<Value<'js>> {
+  check_running(ctx, state)?;
+  let what = format!("http.{}", method.as_str().to_ascii_lowercase());
+  let url = string_arg(ctx, &url, &format!("{what}: the URL"))?;
+  let mut headers = header_arg(ctx, headers, &what)?;
+  let body = match body.filter(|b| !b.is_undefined() && !b.is_null()) {
+    None => None,
+    Some(_) if method == Method::GET || method == Method::HEAD => {
+      return Err(Exception::throw_type(
+        ctx,
+        &format!("{what}: a {method} request cannot have a body"),
+      ));
+    }
+    Some(b) if b.is_string() => {
+      Some(string_arg(ctx, &b, &format!("{what}: the body"))?.into_bytes())
+    }
+    Some(b) => {
+      let json = copy_out(ctx, b, &format!("{what}: the body"))?;
+      if !headers.iter().any(|(n, _)| n == "content-type") {
+        headers.push(("content-type".into(), "application/json".into()));
+      }
+      Some(json.into_bytes())
+    }
+  };
+
+  let (used, exec) = {
+    let st = state.borrow();
+    (
+      st.http_requests,
+      st.execution.clone().expect("an execution is running"),
+    )
+  };
+  if used >= egress.max_requests {
+    return Err(Exception::throw_message(
+      ctx,
+      &format!(
+        "HTTP request limit reached: {} per script execution",
+        egress.max_requests
+      ),
+    ));
+  }
+  let count = Cell::new(used);
+  let take = || {
+    let ok = count.get() < egress.max_requests;
+    if ok {
+      count.set(count.get() + 1);
+    }
+    ok
+  };
+  let request = HttpRequest {
+    method,
+    url,
+    headers,
+    body,
+  };
+  let deadline = exec.wall_deadline;
+  let outcome =
+    exec.outside_slot(|| crate::io::runtime().block_on(fetch(egress, request, take, deadline)));
+  state.borrow_mut().http_requests = count.get();
+  let Some(outcome) = outcome else {
+    // The watchdog answered for this execution while it waited.
+    return Err(end_script(ctx, state));
+  };
+  let result = match outcome {
+    Ok(r) => {
+      let headers: Map<String, Json> = r
+        .headers
+        .into_iter()
+        .map(|(k, v)| (k, Json::String(v)))
+        .collect();
+      json!({ "status": r.status, "headers": headers, "body": r.body })
+    }
+    Err(failure) => json!({ "status": 0, "headers": {}, "body": "", "error": failure.to_string() }),
+  };
+  copy_in(ctx, &result.to_string())
+}
+
+/// The headers object a script passed: string values only, every name checked.
+fn header_arg<'js>(
+  ctx: &Ctx<'js>,
+  headers: Option<Value<'js>>,
+  what: &str,
+) -> rquickjs::Result<Vec<(String, String)>> {
+  let Some(headers) = headers.filter(|h| !h.is_undefined() && !h.is_null()) else {
+    return Ok(Vec::new());
+  };
+  if !headers.is_object() || headers.is_array() || headers.is_function() {
+    return Err(Exception::throw_type(
+      ctx,
+      &format!("{what}: headers must be an object of strings"),
+    ));
+  }
+  let json: Json = serde_json::from_str(&copy_out(ctx, headers, &format!("{what}: headers"))?)
+    .unwrap_or(Json::Null);
+  let mut out: Vec<(String, String)> = Vec::new();
+  for (name, value) in json.as_object().into_iter().flatten() {
+    let value = match value {
+      Json::String(s) => s.clone(),
+      Json::Number(n) => n.to_string(),
+      _ => {
+        return Err(Exception::throw_type(
+          ctx,
+          &format!("{what}: the value of header {name:?} must be a string"),
+        ))
+      }
+    };
+    let name = check_request_header(name, &value)
+      .map_err(|e| Exception::throw_type(ctx, &format!("{what}: {e}")))?;
+    out.retain(|(n, _)| *n != name);
+    out.push((name, value));
+  }
+  Ok(out)
+}

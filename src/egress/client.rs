@@ -1,0 +1,317 @@
+//! One `http.*` call: policy check, local DNS check, the request through the proxy, redirects
+//! followed here (every hop judged again), and a body read up to the cap. Every way a call can fail
+//! without an HTTP response becomes an [`HttpFailure`] with a plain-words message.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Instant;
+
+use reqwest::{Method, StatusCode};
+use url::Url;
+
+use super::Egress;
+use crate::policy::{Denial, TargetHost};
+
+pub struct HttpRequest {
+  pub method: Method,
+  pub url: String,
+  /// Lower-case names, already checked.
+  pub headers: Vec<(String, String)>,
+  pub body: Option<Vec<u8>>,
+}
+
+#[derive(Debug)]
+pub struct HttpResponse {
+  pub status: u16,
+  /// Lower-case names; repeated headers joined with ", ".
+  pub headers: Vec<(String, String)>,
+  pub body: String,
+}
+
+/// Why a call got no HTTP response.
+#[derive(Debug)]
+pub enum HttpFailure {
+  InvalidUrl(Denial),
+  Blocked(Denial),
+  BlockedByDns {
+    host: String,
+    ip: IpAddr,
+    denial: Denial,
+  },
+  LimitReached(u32),
+  ProxyUnreachable {
+    proxy: String,
+    detail: String,
+  },
+  ProxyAuth,
+  ProxyRefused {
+    target: String,
+    reason: String,
+  },
+  Dns(String),
+  Timeout(u128),
+  TooLarge(usize),
+  TooManyRedirects(u32),
+  Tls(String),
+  Other(String),
+}
+
+impl fmt::Display for HttpFailure {
+  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match self {
+      HttpFailure::InvalidUrl(d) => write!(f, "invalid URL: {d}"),
+      HttpFailure::Blocked(d) => write!(f, "blocked by the egress policy ({}): {d}", d.rule()),
+      HttpFailure::BlockedByDns { host, ip, denial } => {
+        write!(
+          f,
+          "blocked by the egress policy ({}): {host} resolves to {ip}; {denial}",
+          denial.rule()
+        )
+      }
+      HttpFailure::LimitReached(n) => {
+        write!(f, "HTTP request limit reached: {n} per script execution")
+      }
+      HttpFailure::ProxyUnreachable { proxy, detail } => {
+        write!(f, "the egress proxy at {proxy} is unreachable: {detail}")
+      }
+      HttpFailure::ProxyAuth => write!(
+        f,
+        "the egress proxy refused the credentials (407 Proxy Authentication Required)"
+      ),
+      HttpFailure::ProxyRefused { target, reason } => write!(
+        f,
+        "the egress proxy refused the request to {target}: {reason}"
+      ),
+      HttpFailure::Dns(host) => write!(f, "DNS lookup failed for {host}"),
+      HttpFailure::Timeout(ms) => write!(f, "the request timed out after {ms} ms"),
+      HttpFailure::TooLarge(n) => write!(f, "the response body exceeded the limit of {n} bytes"),
+      HttpFailure::TooManyRedirects(n) => write!(f, "too many redirects (more than {n})"),
+      HttpFailure::Tls(detail) => write!(f, "TLS failed: {detail}"),
+      HttpFailure::Other(detail) => write!(f, "the request failed: {detail}"),
+    }
+  }
+}
+
+/// Performs one call. `take_request` consumes one request from the execution's budget and says
+/// whether there was one; `deadline` is the end of the execution's wall-clock budget.
+pub async fn fetch(
+  egress: &Egress,
+  mut req: HttpRequest,
+  mut take_request: impl FnMut() -> bool,
+  deadline: Instant,
+) -> Result<HttpResponse, HttpFailure> {
+  let mut url = req.url.clone();
+  let mut redirects = 0;
+  loop {
+    if !take_request() {
+      return Err(HttpFailure::LimitReached(egress.max_requests));
+    }
+    let started = Instant::now();
+    let hop_deadline = (started + egress.timeout).min(deadline);
+    let target = egress.policy.check_url(&url).map_err(|d| match d.rule() {
+      "invalid-url" | "scheme" | "userinfo" => HttpFailure::InvalidUrl(d),
+      _ => HttpFailure::Blocked(d),
+    })?;
+    if let TargetHost::Domain(host) = &target.host {
+      check_resolved(egress, host, target.port, hop_deadline).await?;
+    }
+    let parsed = target
+      .url
+      .clone()
+      .expect("check_url returns the parsed URL");
+    let timeout_ms = hop_deadline.saturating_duration_since(started).as_millis();
+    let hop = async {
+      let mut builder = egress.client.request(req.method.clone(), parsed.clone());
+      for (name, value) in &req.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+      }
+      if let Some(body) = &req.body {
+        builder = builder.body(body.clone());
+      }
+      let resp = builder
+        .send()
+        .await
+        .map_err(|e| describe(egress, &parsed, &e))?;
+      read(egress, &parsed, resp).await
+    };
+    let (status, headers, location, body) = tokio::time::timeout_at(hop_deadline.into(), hop)
+      .await
+      .map_err(|_| HttpFailure::Timeout(timeout_ms))??;
+    if let Some(location) = location {
+      if redirects == egress.max_redirects {
+        return Err(HttpFailure::TooManyRedirects(egress.max_redirects));
+      }
+      redirects += 1;
+      let next = parsed.join(&location).map_err(|_| {
+        HttpFailure::Other(format!("the redirect to {location:?} is not a valid URL"))
+      })?;
+      // As browsers do: 303 (and 301/302 after a POST) continue as a body-less GET, and
+      // credentials do not follow a redirect to another origin.
+      if status == 303 || (matches!(status, 301 | 302) && req.method == Method::POST) {
+        if req.method != Method::HEAD {
+          req.method = Method::GET;
+        }
+        req.body = None;
+        req.headers.retain(|(n, _)| !n.starts_with("content-"));
+      }
+      if next.origin() != parsed.origin() {
+        req
+          .headers
+          .retain(|(n, _)| !matches!(n.as_str(), "authorization" | "cookie"));
+      }
+      url = next.to_string();
+      continue;
+    }
+    return Ok(HttpResponse {
+      status,
+      headers,
+      body,
+    });
+  }
+}
+
+/// The client's own look at DNS: a name that resolves here to any blocked address is refused.
+/// When resolution fails here the request still goes to the proxy, which decides.
+async fn check_resolved(
+  egress: &Egress,
+  host: &str,
+  port: u16,
+  deadline: Instant,
+) -> Result<(), HttpFailure> {
+  let lookup = tokio::net::lookup_host((host, port));
+  let resolve_deadline = deadline.min(Instant::now() + std::time::Duration::from_secs(2));
+  if let Ok(Ok(addrs)) = tokio::time::timeout_at(resolve_deadline.into(), lookup).await {
+    for addr in addrs {
+      if let Err(denial) = egress.policy.check_addr(addr.ip()) {
+        return Err(HttpFailure::BlockedByDns {
+          host: host.to_string(),
+          ip: addr.ip(),
+          denial,
+        });
+      }
+    }
+  }
+  Ok(())
+}
+
+type Hop = (u16, Vec<(String, String)>, Option<String>, String);
+
+/// Reads a response: a redirect's location, or the body up to the cap.
+async fn read(egress: &Egress, url: &Url, mut resp: reqwest::Response) -> Result<Hop, HttpFailure> {
+  let status = resp.status();
+  let from_proxy = |name: &str| resp.headers().contains_key(name);
+  if status == StatusCode::PROXY_AUTHENTICATION_REQUIRED && from_proxy("proxy-authenticate") {
+    return Err(HttpFailure::ProxyAuth);
+  }
+  let denied = resp.headers().get("x-egress-denied").is_some();
+  let location = match status.as_u16() {
+    301 | 302 | 303 | 307 | 308 => resp
+      .headers()
+      .get("location")
+      .and_then(|v| v.to_str().ok())
+      .map(str::to_string),
+    _ => None,
+  };
+  let mut headers: Vec<(String, String)> = Vec::new();
+  for (name, value) in resp.headers() {
+    let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+    match headers.iter_mut().find(|(n, _)| n == name.as_str()) {
+      Some((_, v)) => {
+        v.push_str(", ");
+        v.push_str(&value);
+      }
+      None => headers.push((name.as_str().to_string(), value)),
+    }
+  }
+  if location.is_some() {
+    return Ok((status.as_u16(), headers, location, String::new()));
+  }
+  let limit = egress.max_response_bytes;
+  if resp.content_length().is_some_and(|n| n > limit as u64) {
+    return Err(HttpFailure::TooLarge(limit));
+  }
+  let mut body = Vec::new();
+  while let Some(chunk) = resp.chunk().await.map_err(|e| describe(egress, url, &e))? {
+    if body.len() + chunk.len() > limit {
+      return Err(HttpFailure::TooLarge(limit));
+    }
+    body.extend_from_slice(&chunk);
+  }
+  let body = String::from_utf8_lossy(&body).into_owned();
+  if denied && status == StatusCode::FORBIDDEN {
+    return Err(HttpFailure::ProxyRefused {
+      target: authority(url),
+      reason: body.trim().to_string(),
+    });
+  }
+  if status == StatusCode::BAD_GATEWAY && resp_is_proxy_dns_failure(&body) {
+    return Err(HttpFailure::Dns(
+      url.host_str().unwrap_or_default().to_string(),
+    ));
+  }
+  Ok((status.as_u16(), headers, None, body))
+}
+
+fn resp_is_proxy_dns_failure(body: &str) -> bool {
+  let b = body.to_ascii_lowercase();
+  b.contains("dns") || b.contains("resolve")
+}
+
+fn authority(url: &Url) -> String {
+  format!(
+    "{}:{}",
+    url.host_str().unwrap_or_default(),
+    url.port_or_known_default().unwrap_or(0)
+  )
+}
+
+/// Names a transport error in plain words. reqwest reports proxy, tunnel and TLS problems only in
+/// its error chain, so the chain is read; the proxy URL it holds never carries credentials.
+fn describe(egress: &Egress, url: &Url, e: &reqwest::Error) -> HttpFailure {
+  let mut chain = String::new();
+  let mut source: Option<&dyn std::error::Error> = Some(e);
+  while let Some(s) = source {
+    if !chain.is_empty() {
+      chain.push_str(": ");
+    }
+    chain.push_str(&s.to_string());
+    source = s.source();
+  }
+  let lower = chain.to_ascii_lowercase();
+  if e.is_timeout() {
+    return HttpFailure::Timeout(egress.timeout.as_millis());
+  }
+  if lower.contains("proxy authentication") || lower.contains("proxy authorization") || lower.contains("407") {
+    return HttpFailure::ProxyAuth;
+  }
+  if lower.contains("unsuccessful tunnel") || lower.contains("tunnel") && lower.contains("403") {
+    return HttpFailure::ProxyRefused {
+      target: authority(url),
+      reason: "the proxy would not open a tunnel (the destination is blocked or unreachable from the proxy)".into(),
+    };
+  }
+  if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+    return HttpFailure::Tls(scrub(&chain));
+  }
+  if e.is_connect() {
+    let detail = if lower.contains("refused") {
+      "connection refused".to_string()
+    } else {
+      scrub(&chain)
+    };
+    return HttpFailure::ProxyUnreachable {
+      proxy: egress.proxy.clone(),
+      detail,
+    };
+  }
+  HttpFailure::Other(scrub(&chain))
+}
+
+/// Drops the URL reqwest prefixes to its messages ("error sending request for url (…)"): the
+/// caller already knows it.
+fn scrub(chain: &str) -> String {
+  match chain.find("): ") {
+    Some(i) if chain.starts_with("error sending request for url") => chain[i + 3..].to_string(),
+    _ => chain.to_string(),
+  }
+}
