@@ -277,33 +277,24 @@ pub fn from_json<T: DeserializeOwned>(name: &str, json: &str) -> Result<T, ArgEr
   let de = &mut serde_json::Deserializer::from_str(json);
   serde_path_to_error::deserialize(de).map_err(|e| {
     let path = e.path().to_string();
-    let field = if path == "." {
-      name.to_string()
-    } else {
-      format!("{name}.{path}")
-    };
     let inner = e.into_inner().to_string();
     // serde_json appends the JSON position, which means nothing to the caller.
-    let inner = inner
-      .split(" at line ")
-      .next()
-      .unwrap_or_default()
-      .to_string();
-    if let Some(rest) = inner.strip_prefix("invalid type: ") {
-      let (received, expected) = rest
-        .split_once(", expected ")
-        .unwrap_or((rest, "another type"));
-      ArgError::Type {
-        name: field,
-        expected: format!("{expected}"),
-        received: received.into(),
-      }
-    } else {
-      ArgError::Value {
-        name: field,
-        reason: format!("is invalid: {inner}"),
-      }
+    let inner = inner.split(" at line ").next().unwrap_or_default().to_string();
+    let field = |path: &str| if path == "." || path.is_empty() { name.to_string() } else { format!("{name}.{path}") };
+    if let Some(rest) = inner.strip_prefix("unknown field ") {
+      // The path ends with the unknown key itself: name the object that holds it.
+      let parent = path.rsplit_once('.').map_or("", |(p, _)| p);
+      let (key, expected) = rest.split_once(", expected ").unwrap_or((rest, "none"));
+      return ArgError::Value {
+        name: field(parent),
+        reason: format!("has an unknown property {}; expected {expected}", key.replace('`', "\"")),
+      };
     }
+    if let Some(rest) = inner.strip_prefix("invalid type: ") {
+      let (received, expected) = rest.split_once(", expected ").unwrap_or((rest, "another type"));
+      return ArgError::Type { name: field(&path), expected: expected.into(), received: received.into() };
+    }
+    ArgError::Value { name: field(&path), reason: format!("is invalid: {inner}") }
   })
 }
 
@@ -343,7 +334,7 @@ mod tests {
     match from_json::<RunOptions>("options", r#"{"cpuTimeMS":5}"#) {
       Err(ArgError::Value { name, reason }) => {
         assert_eq!(name, "options");
-        assert!(reason.contains("unknown field `cpuTimeMS`"), "{reason}");
+        assert!(reason.contains("unknown property \"cpuTimeMS\""), "{reason}");
         assert!(!reason.contains("line 1"), "{reason}");
       }
       other => panic!("{other:?}"),
