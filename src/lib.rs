@@ -128,6 +128,13 @@ pub fn configure(env: &Env, options: Option<Unknown>) -> napi::Result<ExecutorSe
   })
 }
 
+/// What the executor is doing right now: running, queued and in-flight executions, threads, and
+/// threads still finishing scripts that were already answered for. For monitoring.
+#[napi]
+pub fn executor_stats() -> sandbox::executor::ExecutorStats {
+  executor().stats()
+}
+
 /// The executor settings in force.
 #[napi(object, object_from_js = false)]
 pub struct ExecutorSettings {

@@ -279,22 +279,44 @@ pub fn from_json<T: DeserializeOwned>(name: &str, json: &str) -> Result<T, ArgEr
     let path = e.path().to_string();
     let inner = e.into_inner().to_string();
     // serde_json appends the JSON position, which means nothing to the caller.
-    let inner = inner.split(" at line ").next().unwrap_or_default().to_string();
-    let field = |path: &str| if path == "." || path.is_empty() { name.to_string() } else { format!("{name}.{path}") };
+    let inner = inner
+      .split(" at line ")
+      .next()
+      .unwrap_or_default()
+      .to_string();
+    let field = |path: &str| {
+      if path == "." || path.is_empty() {
+        name.to_string()
+      } else {
+        format!("{name}.{path}")
+      }
+    };
     if let Some(rest) = inner.strip_prefix("unknown field ") {
       // The path ends with the unknown key itself: name the object that holds it.
       let parent = path.rsplit_once('.').map_or("", |(p, _)| p);
       let (key, expected) = rest.split_once(", expected ").unwrap_or((rest, "none"));
       return ArgError::Value {
         name: field(parent),
-        reason: format!("has an unknown property {}; expected {expected}", key.replace('`', "\"")),
+        reason: format!(
+          "has an unknown property {}; expected {expected}",
+          key.replace('`', "\"")
+        ),
       };
     }
     if let Some(rest) = inner.strip_prefix("invalid type: ") {
-      let (received, expected) = rest.split_once(", expected ").unwrap_or((rest, "another type"));
-      return ArgError::Type { name: field(&path), expected: expected.into(), received: received.into() };
+      let (received, expected) = rest
+        .split_once(", expected ")
+        .unwrap_or((rest, "another type"));
+      return ArgError::Type {
+        name: field(&path),
+        expected: expected.into(),
+        received: received.into(),
+      };
     }
-    ArgError::Value { name: field(&path), reason: format!("is invalid: {inner}") }
+    ArgError::Value {
+      name: field(&path),
+      reason: format!("is invalid: {inner}"),
+    }
   })
 }
 
@@ -334,7 +356,10 @@ mod tests {
     match from_json::<RunOptions>("options", r#"{"cpuTimeMS":5}"#) {
       Err(ArgError::Value { name, reason }) => {
         assert_eq!(name, "options");
-        assert!(reason.contains("unknown property \"cpuTimeMS\""), "{reason}");
+        assert!(
+          reason.contains("unknown property \"cpuTimeMS\""),
+          "{reason}"
+        );
         assert!(!reason.contains("line 1"), "{reason}");
       }
       other => panic!("{other:?}"),

@@ -281,7 +281,10 @@ fn describe(egress: &Egress, url: &Url, e: &reqwest::Error) -> HttpFailure {
   if e.is_timeout() {
     return HttpFailure::Timeout(egress.timeout.as_millis());
   }
-  if lower.contains("proxy authentication") || lower.contains("proxy authorization") || lower.contains("407") {
+  if lower.contains("proxy authentication")
+    || lower.contains("proxy authorization")
+    || lower.contains("407")
+  {
     return HttpFailure::ProxyAuth;
   }
   if lower.contains("unsuccessful tunnel") || lower.contains("tunnel") && lower.contains("403") {

@@ -52,6 +52,23 @@ impl Pool {
   }
 }
 
+/// What the executor is doing right now, for monitoring.
+#[napi_derive::napi(object, object_from_js = false)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecutorStats {
+  /// Executions running JavaScript (holding a slot).
+  pub running: u32,
+  /// Executions waiting for a slot to start.
+  pub queued: u32,
+  /// Executions started and not finished, waiting on HTTP included.
+  pub in_flight: u32,
+  /// Executor threads, idle ones included.
+  pub threads: u32,
+  /// Threads still finishing a script that was already answered with `ERR_SCRIPT_TIMEOUT`
+  /// because it was stuck inside a builtin; they run only on otherwise idle CPU.
+  pub abandoned: u32,
+}
+
 /// Why the host wants a script to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
@@ -395,9 +412,16 @@ impl Executor {
     exec.settle(Err(ScriptError::new(failure, exec.logs_so_far())));
   }
 
-  /// How many threads are still finishing scripts that were already answered for.
-  pub fn abandoned_threads(&self) -> usize {
-    lock(&self.pool).abandoned
+  /// A snapshot of the executor's counters.
+  pub fn stats(&self) -> ExecutorStats {
+    let pool = lock(&self.pool);
+    ExecutorStats {
+      running: pool.running as u32,
+      queued: pool.queue.len() as u32,
+      in_flight: pool.in_flight as u32,
+      threads: pool.threads as u32,
+      abandoned: pool.abandoned as u32,
+    }
   }
 }
 

@@ -2,6 +2,7 @@
 //! (`executor`), with budgets enforced from inside (the interrupt handler) and from outside
 //! (`watchdog`).
 
+mod bytecode;
 mod clock;
 pub mod executor;
 mod runtime;

@@ -2,7 +2,6 @@
 //! an executor thread before it is needed and used for exactly one execution.
 
 use std::cell::RefCell;
-use std::ffi::CString;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -11,6 +10,7 @@ use rquickjs::context::intrinsic::{
 };
 use rquickjs::{qjs, Context, Ctx, Function, Object, Persistent, Runtime, Value};
 
+use super::bytecode;
 use super::executor::{Execution, Stop};
 use super::{ScriptInput, ScriptOutput, Stats};
 use crate::api::{self, ExecState, OutputBudget, Shared, Store};
@@ -80,7 +80,8 @@ impl Sandbox {
       .with(|ctx| -> rquickjs::Result<_> {
         let host = Object::new(ctx.clone())?;
         api::install(&ctx, &state, &host)?;
-        let prelude: Function = ctx.eval(PRELUDE)?;
+        let prelude = bytecode::compile(&ctx, PRELUDE, "prelude")?;
+        let prelude: Function = bytecode::evaluate(&ctx, prelude)?.get()?;
         let setup: Function = prelude.call((host,))?;
         Ok(Persistent::save(&ctx, setup))
       })
@@ -130,11 +131,13 @@ impl Sandbox {
         })
         .map_err(|e| self.failure(&ctx, e))
         .and_then(|_| {
-          let compiled = compile(&ctx, source).map_err(|e| match e {
+          let compiled = bytecode::compile(&ctx, source, SCRIPT_NAME).map_err(|e| match e {
             rquickjs::Error::Exception => Failure::Syntax(js_error(&ctx.catch())),
             e => self.failure(&ctx, e),
           })?;
-          evaluate(&ctx, compiled).map_err(|e| self.failure(&ctx, e))
+          bytecode::evaluate(&ctx, compiled)
+            .map(drop)
+            .map_err(|e| self.failure(&ctx, e))
         });
       let ended = self.state.borrow().ended;
       match ran {
@@ -253,46 +256,6 @@ impl Sandbox {
     };
     used.saturating_add(64 << 10) >= limit
   }
-}
-
-/// Parses the script without running it, so that syntax errors are told apart from `SyntaxError`s
-/// the script throws at run time.
-fn compile<'js>(ctx: &Ctx<'js>, source: &str) -> rquickjs::Result<Value<'js>> {
-  let source = CString::new(source)
-    .map_err(|_| rquickjs::Error::Exception)
-    .or_else(|_| {
-      // A NUL inside the source: let the parser report it as the syntax error it is.
-      CString::new(source.replace('\0', "\\0")).map_err(|_| rquickjs::Error::Unknown)
-    })?;
-  let name = CString::new(SCRIPT_NAME).expect("no NUL in the script name");
-  unsafe {
-    let flags = (qjs::JS_EVAL_TYPE_GLOBAL | qjs::JS_EVAL_FLAG_COMPILE_ONLY) as i32;
-    let len = source.as_bytes().len();
-    let v = qjs::JS_Eval(
-      ctx.as_raw().as_ptr(),
-      source.as_ptr(),
-      len as _,
-      name.as_ptr(),
-      flags,
-    );
-    if qjs::JS_IsException(v) {
-      return Err(rquickjs::Error::Exception);
-    }
-    Ok(Value::from_raw(ctx.clone(), v))
-  }
-}
-
-fn evaluate<'js>(ctx: &Ctx<'js>, compiled: Value<'js>) -> rquickjs::Result<()> {
-  unsafe {
-    // JS_EvalFunction takes ownership of the function it runs.
-    let f = qjs::JS_DupValue(ctx.as_raw().as_ptr(), compiled.as_raw());
-    let r = qjs::JS_EvalFunction(ctx.as_raw().as_ptr(), f);
-    if qjs::JS_IsException(r) {
-      return Err(rquickjs::Error::Exception);
-    }
-    drop(Value::from_raw(ctx.clone(), r));
-  }
-  Ok(())
 }
 
 /// Reads name, message and position from a thrown value.

@@ -1,0 +1,319 @@
+//! The options of `startEgressProxy`, documented where they are defined (the docs become the
+//! JSDoc in `index.d.ts`), and their validation, once, into the [`ProxyConfig`] the proxy runs on.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use napi_derive::napi;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::auth::Credentials;
+use crate::error::ArgError;
+use crate::options::integer_in;
+use crate::policy::EgressPolicy;
+
+/// Options of `startEgressProxy`. Only `credentials` is required.
+#[napi(object, object_to_js = false)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EgressProxyOptions {
+  /// Where to listen, as `"ip:port"` (`"[::1]:3128"` for IPv6); port 0 picks a free port.
+  /// Listen on a public interface only behind a firewall that admits your application servers.
+  /// @default '127.0.0.1:0'
+  pub listen: Option<String>,
+  /// The Basic credentials clients must send in `Proxy-Authorization`; at least one pair.
+  /// A user name may not contain `:`.
+  pub credentials: Option<Vec<ProxyCredential>>,
+  /// CIDR ranges (or single addresses) that the built-in address rules no longer block, such as
+  /// `127.0.0.0/8` to reach a server on this machine in development and tests. Host-name rules
+  /// still apply: use `127.0.0.1`, not `localhost`.
+  /// @default []
+  pub allowed_ranges: Option<Vec<String>>,
+  /// CIDR ranges refused on top of the built-in ones; they win over `allowedRanges`.
+  /// @default []
+  pub denied_ranges: Option<Vec<String>>,
+  /// Host names refused on top of the built-in ones: `api.example.com` is that name only,
+  /// `*.corp.example` is `corp.example` and every name under it.
+  /// @default []
+  pub denied_hosts: Option<Vec<String>>,
+  /// A DNS server to resolve destinations with instead of the system resolver, as `"ip:port"` or
+  /// `"ip"` (port 53): for deployments that pin a resolver, and for tests.
+  /// @default the system resolver
+  pub resolver: Option<String>,
+  /// Time to resolve a destination's host name.
+  /// @default 5000
+  pub resolve_timeout_ms: Option<f64>,
+  /// Time to open the TCP connection to a destination; past it the client gets 504.
+  /// @default 10000
+  pub connect_timeout_ms: Option<f64>,
+  /// A client connection or tunnel that moves no byte in either direction for this long is closed.
+  /// @default 60000
+  pub idle_timeout_ms: Option<f64>,
+  /// How long `close()` lets running requests and tunnels finish before it cuts them.
+  /// @default 5000
+  pub shutdown_timeout_ms: Option<f64>,
+  /// How many upstream connections (CONNECT tunnels and forwarded requests in flight) one client
+  /// IP address may hold at once; past it the client gets 429. Keep it at least as high as the
+  /// number of scripts that run at once behind one application server.
+  /// @default 256
+  pub max_tunnels_per_client: Option<f64>,
+  /// The largest request head (request line and headers) a client may send, in bytes; past it the
+  /// client gets 431. At least 8192.
+  /// @default 16384
+  pub max_header_bytes: Option<f64>,
+  /// Called with every request's outcome once it is over (when a tunnel closes, when a response
+  /// has been sent, or at once for a refusal). Called on Node's event loop and never waited for,
+  /// so a slow callback cannot slow the proxy; an exception it throws is an uncaught exception.
+  /// @default none
+  #[napi(ts_type = "(decision: EgressDecision) => void")]
+  pub on_decision: Option<Value>,
+}
+
+/// One pair of Basic credentials.
+#[napi(object, object_to_js = false)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyCredential {
+  pub username: String,
+  pub password: String,
+}
+
+/// The proxy's settings, validated.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+  pub listen: SocketAddr,
+  pub credentials: Credentials,
+  pub policy: EgressPolicy,
+  pub resolver: Option<SocketAddr>,
+  pub resolve_timeout: Duration,
+  pub connect_timeout: Duration,
+  pub idle_timeout: Duration,
+  pub shutdown_timeout: Duration,
+  pub max_tunnels_per_client: usize,
+  pub max_header_bytes: usize,
+}
+
+/// Hyper cannot read request heads with less buffer than this.
+pub const MIN_HEADER_BYTES: u64 = 8192;
+
+impl EgressProxyOptions {
+  pub fn into_config(self) -> Result<ProxyConfig, ArgError> {
+    let ms = |value, name: &str, default| {
+      integer_in(value, &format!("options.{name}"), 1, 3_600_000)
+        .map(|v| Duration::from_millis(v.unwrap_or(default)))
+    };
+    let credentials = self.credentials.ok_or_else(|| ArgError::Type {
+      name: "options.credentials".into(),
+      expected: "an array of { username, password } objects".into(),
+      received: "undefined".into(),
+    })?;
+    let pairs: Vec<(String, String)> = credentials
+      .into_iter()
+      .map(|c| (c.username, c.password))
+      .collect();
+    let credentials = Credentials::new(&pairs).map_err(|reason| ArgError::Value {
+      name: "options.credentials".into(),
+      reason,
+    })?;
+    let list = |v: Option<Vec<String>>| v.unwrap_or_default();
+    let policy = EgressPolicy::new(
+      &list(self.allowed_ranges),
+      &list(self.denied_ranges),
+      &list(self.denied_hosts),
+    )
+    .map_err(|e| ArgError::Value {
+      name: "options".into(),
+      reason: format!("is invalid: {e}"),
+    })?;
+    let listen = match self.listen {
+      None => SocketAddr::from(([127, 0, 0, 1], 0)),
+      Some(text) => text.parse().map_err(|_| ArgError::Value {
+        name: "options.listen".into(),
+        reason: format!(
+          "must be an address and port such as \"127.0.0.1:3128\" or \"[::1]:3128\". Received {text:?}"
+        ),
+      })?,
+    };
+    let resolver = match self.resolver {
+      None => None,
+      Some(text) => Some(parse_resolver(&text).ok_or_else(|| ArgError::Value {
+        name: "options.resolver".into(),
+        reason: format!(
+          "must be the address of a DNS server such as \"10.0.0.2\" or \"127.0.0.1:5353\". Received {text:?}"
+        ),
+      })?),
+    };
+    Ok(ProxyConfig {
+      listen,
+      credentials,
+      policy,
+      resolver,
+      resolve_timeout: ms(self.resolve_timeout_ms, "resolveTimeoutMs", 5_000)?,
+      connect_timeout: ms(self.connect_timeout_ms, "connectTimeoutMs", 10_000)?,
+      idle_timeout: ms(self.idle_timeout_ms, "idleTimeoutMs", 60_000)?,
+      shutdown_timeout: ms(self.shutdown_timeout_ms, "shutdownTimeoutMs", 5_000)?,
+      max_tunnels_per_client: integer_in(
+        self.max_tunnels_per_client,
+        "options.maxTunnelsPerClient",
+        1,
+        65_536,
+      )?
+      .unwrap_or(256) as usize,
+      max_header_bytes: integer_in(
+        self.max_header_bytes,
+        "options.maxHeaderBytes",
+        MIN_HEADER_BYTES,
+        1 << 20,
+      )?
+      .unwrap_or(16_384) as usize,
+    })
+  }
+}
+
+/// `"ip:port"`, `"[v6]:port"`, or a bare address meaning port 53.
+fn parse_resolver(text: &str) -> Option<SocketAddr> {
+  if let Ok(addr) = text.parse::<SocketAddr>() {
+    return (addr.port() != 0).then_some(addr);
+  }
+  let bare = text
+    .strip_prefix('[')
+    .and_then(|t| t.strip_suffix(']'))
+    .unwrap_or(text);
+  bare
+    .parse::<IpAddr>()
+    .ok()
+    .map(|ip| SocketAddr::new(ip, 53))
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::options::from_json;
+
+  fn config(json: &str) -> Result<ProxyConfig, ArgError> {
+    from_json::<EgressProxyOptions>("options", json)?.into_config()
+  }
+
+  fn failing_field(json: &str) -> String {
+    match config(json) {
+      Err(ArgError::Type { name, .. })
+      | Err(ArgError::Value { name, .. })
+      | Err(ArgError::Range { name, .. }) => name,
+      Ok(_) => panic!("{json} was accepted"),
+    }
+  }
+
+  const CREDS: &str = r#""credentials":[{"username":"app","password":"s3cret"}]"#;
+
+  #[test]
+  fn defaults_are_the_documented_ones() {
+    let c = config(&format!("{{{CREDS}}}")).unwrap();
+    assert_eq!(c.listen, "127.0.0.1:0".parse().unwrap());
+    assert_eq!(c.resolver, None);
+    assert_eq!(c.resolve_timeout, Duration::from_millis(5_000));
+    assert_eq!(c.connect_timeout, Duration::from_millis(10_000));
+    assert_eq!(c.idle_timeout, Duration::from_millis(60_000));
+    assert_eq!(c.shutdown_timeout, Duration::from_millis(5_000));
+    assert_eq!(c.max_tunnels_per_client, 256);
+    assert_eq!(c.max_header_bytes, 16_384);
+    assert_eq!(c.policy, EgressPolicy::default());
+  }
+
+  #[test]
+  fn every_field_is_read() {
+    let c = config(&format!(
+      r#"{{{CREDS},"listen":"[::1]:3128","resolver":"127.0.0.1:5353","allowedRanges":["127.0.0.0/8"],
+        "deniedRanges":["127.0.0.2"],"deniedHosts":["*.corp.example"],"resolveTimeoutMs":1,
+        "connectTimeoutMs":2,"idleTimeoutMs":3,"shutdownTimeoutMs":4,"maxTunnelsPerClient":5,
+        "maxHeaderBytes":8192}}"#
+    ))
+    .unwrap();
+    assert_eq!(c.listen, "[::1]:3128".parse().unwrap());
+    assert_eq!(c.resolver, Some("127.0.0.1:5353".parse().unwrap()));
+    assert_eq!(
+      c.policy,
+      EgressPolicy::new(
+        &["127.0.0.0/8".into()],
+        &["127.0.0.2".into()],
+        &["*.corp.example".into()]
+      )
+      .unwrap()
+    );
+    assert_eq!(
+      (c.resolve_timeout, c.connect_timeout, c.idle_timeout, c.shutdown_timeout),
+      (
+        Duration::from_millis(1),
+        Duration::from_millis(2),
+        Duration::from_millis(3),
+        Duration::from_millis(4)
+      )
+    );
+    assert_eq!((c.max_tunnels_per_client, c.max_header_bytes), (5, 8192));
+  }
+
+  #[test]
+  fn credentials_are_required() {
+    assert!(matches!(
+      config("{}"),
+      Err(ArgError::Type { name, .. }) if name == "options.credentials"
+    ));
+    assert_eq!(failing_field(r#"{"credentials":[]}"#), "options.credentials");
+    assert_eq!(
+      failing_field(r#"{"credentials":[{"username":"a:b","password":"x"}]}"#),
+      "options.credentials"
+    );
+    assert_eq!(
+      failing_field(r#"{"credentials":[{"username":"a"}]}"#),
+      "options.credentials[0]"
+    );
+  }
+
+  #[test]
+  fn bad_fields_are_named() {
+    let rows = [
+      (r#""listen":"localhost:3128""#, "options.listen"),
+      (r#""listen":"127.0.0.1""#, "options.listen"),
+      (r#""resolver":"dns.example""#, "options.resolver"),
+      (r#""resolver":"127.0.0.1:0""#, "options.resolver"),
+      (r#""allowedRanges":["10.0.0.1/8"]"#, "options"),
+      (r#""deniedHosts":["a.*.example"]"#, "options"),
+      (r#""connectTimeoutMs":0"#, "options.connectTimeoutMs"),
+      (r#""idleTimeoutMs":1.5"#, "options.idleTimeoutMs"),
+      (r#""maxTunnelsPerClient":0"#, "options.maxTunnelsPerClient"),
+      (r#""maxHeaderBytes":4096"#, "options.maxHeaderBytes"),
+      (r#""maxHeaderBytes":"big""#, "options.maxHeaderBytes"),
+      (r#""listenOn":"127.0.0.1:1""#, "options"),
+    ];
+    for (field, expected) in rows {
+      assert_eq!(
+        failing_field(&format!("{{{CREDS},{field}}}")),
+        expected,
+        "{field}"
+      );
+    }
+  }
+
+  #[test]
+  fn a_policy_error_explains_the_entry() {
+    let err = config(&format!(r#"{{{CREDS},"allowedRanges":["nope"]}}"#)).unwrap_err();
+    assert!(
+      err
+        .to_string()
+        .contains("allowedRanges[0] is not a CIDR range: \"nope\""),
+      "{err}"
+    );
+  }
+
+  #[test]
+  fn a_resolver_without_a_port_uses_53() {
+    assert_eq!(parse_resolver("10.0.0.2"), Some("10.0.0.2:53".parse().unwrap()));
+    assert_eq!(parse_resolver("[::1]"), Some("[::1]:53".parse().unwrap()));
+    assert_eq!(parse_resolver("::1"), Some("[::1]:53".parse().unwrap()));
+    assert_eq!(
+      parse_resolver("127.0.0.1:5353"),
+      Some("127.0.0.1:5353".parse().unwrap())
+    );
+    assert_eq!(parse_resolver("dns.example"), None);
+  }
+}
