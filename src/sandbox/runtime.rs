@@ -36,6 +36,11 @@ type Intrinsics = (
   WeakRef,
 );
 
+extern "C" {
+  /// Added by vendor/rquickjs-sys/patches/interrupt-flag.patch.
+  fn JS_SetInterruptFlag(rt: *mut qjs::JSRuntime, flag: *const i32);
+}
+
 pub struct Sandbox {
   // Field order is drop order: values held across calls go before the context and runtime.
   setup: Persistent<Function<'static>>,
@@ -44,6 +49,7 @@ pub struct Sandbox {
   state: Shared,
   current: Rc<RefCell<Option<Arc<Execution>>>>,
   unhandled: Rc<RefCell<Option<JsError>>>,
+  raw_runtime: *mut qjs::JSRuntime,
 }
 
 impl Sandbox {
@@ -76,6 +82,7 @@ impl Sandbox {
       },
     )));
 
+    let raw_runtime = context.with(|ctx| unsafe { qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) });
     let setup = context
       .with(|ctx| -> rquickjs::Result<_> {
         let host = Object::new(ctx.clone())?;
@@ -93,6 +100,7 @@ impl Sandbox {
       state,
       current,
       unhandled,
+      raw_runtime,
     })
   }
 
@@ -106,6 +114,8 @@ impl Sandbox {
     let limits = &exec.limits;
     self.runtime.set_memory_limit(limits.memory_bytes);
     self.runtime.set_max_stack_size(limits.stack_bytes);
+    // The runtime is freed at the end of this call, while `exec` (and its flag) lives on.
+    unsafe { JS_SetInterruptFlag(self.raw_runtime, exec.interrupt_flag()) };
     *self.current.borrow_mut() = Some(exec.clone());
     {
       let mut st = self.state.borrow_mut();

@@ -7,7 +7,7 @@
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::executor::{executor, Execution};
+use super::executor::{executor, Execution, Stop};
 use crate::error::Failure;
 use crate::options::Limits;
 
@@ -57,9 +57,17 @@ fn run() {
       if Arc::strong_count(e) == 1 {
         return false;
       }
+      let cpu = e.cpu_used();
+      // Past a budget: make the script reach its interrupt handler at its next poll rather
+      // than up to 10,000 ticks later.
+      if cpu > e.limits.cpu_time {
+        e.request_stop(Stop::Cpu);
+      } else if now >= e.wall_deadline {
+        e.request_stop(Stop::Wall);
+      }
       match past_budget(
         &e.limits,
-        e.cpu_used(),
+        cpu,
         e.slot_time(),
         now.saturating_duration_since(e.wall_deadline),
       ) {
