@@ -9,6 +9,28 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** A running egress proxy. */
+export declare class EgressProxy {
+  /**
+   * The proxy's URL for clients, such as `http://127.0.0.1:3128`, without credentials. A proxy
+   * listening on all interfaces gives the loopback address.
+   */
+  get url(): string
+  /** The port the proxy listens on. */
+  get port(): number
+  /**
+   * Stops accepting and releases the port at once, lets running requests and tunnels finish for
+   * up to `shutdownTimeoutMs`, then cuts the rest. Resolves when everything is closed.
+   */
+  close(): Promise<void>
+  /**
+   * The proxy's counters since it started. `requests` is every request received; once decided,
+   * each counts in exactly one of `allowed`, `denied` (by the policy or a limit),
+   * `authFailures` or `failed` (the destination could not be resolved, reached or read).
+   */
+  stats(): EgressProxyStats
+}
+
 /**
  * Sets process-wide executor settings: how many executions run JavaScript at once
  * (`maxConcurrency`), how many may wait (`maxQueue`), and how many may be started and unfinished
@@ -38,6 +60,138 @@ export interface CookieOptions {
   httpOnly: boolean
   /** @default 'lax' */
   sameSite: 'strict' | 'lax' | 'none'
+}
+
+/** The outcome of one request through the egress proxy. */
+export interface EgressDecision {
+  /** The client's address, `ip:port`. */
+  client: string
+  /** The authenticated user, or the user name tried when authentication failed. */
+  username: string | null
+  /** `CONNECT`, `GET`, `POST`, … */
+  method: string
+  /** The request target as sent: `host:port` for CONNECT, the URL otherwise (any userinfo removed). */
+  target: string
+  /** Whether the proxy connected to the destination and relayed the exchange. */
+  allowed: boolean
+  /**
+   * The status the client got: the destination's for a forwarded request, 200 for an opened
+   * tunnel, the proxy's own for a refusal; 0 when the client went away first.
+   */
+  status: number
+  /**
+   * Why it was not allowed, as a stable code: a policy rule (`blocked-address`, `blocked-host`,
+   * `denied-address`, `denied-host`, `invalid-url`, `invalid-authority`, `scheme`, `userinfo`) or
+   * one of the proxy's (`proxy-auth`, `own-address`, `tunnel-limit`, `bad-request`,
+   * `resolve-failed`, `resolve-timeout`, `connect-failed`, `connect-timeout`,
+   * `upstream-failed`, `client-closed`).
+   */
+  rule: string | null
+  /** The same in plain words: the body of the proxy's answer. */
+  reason: string | null
+  /** The address the proxy connected to, `ip:port`, when it connected. */
+  address: string | null
+  /** Bytes sent to the destination. */
+  bytesUp: number
+  /** Bytes received from the destination. */
+  bytesDown: number
+  durationMs: number
+}
+
+/** Options of `startEgressProxy`. Only `credentials` is required. */
+export interface EgressProxyOptions {
+  /**
+   * Where to listen, as `"ip:port"` (`"[::1]:3128"` for IPv6); port 0 picks a free port.
+   * Listen on a public interface only behind a firewall that admits your application servers.
+   * @default '127.0.0.1:0'
+   */
+  listen?: string
+  /**
+   * The Basic credentials clients must send in `Proxy-Authorization`; at least one pair.
+   * A user name may not contain `:`.
+   */
+  credentials?: Array<ProxyCredential>
+  /**
+   * CIDR ranges (or single addresses) that the built-in address rules no longer block, such as
+   * `127.0.0.0/8` to reach a server on this machine in development and tests. Host-name rules
+   * still apply: use `127.0.0.1`, not `localhost`.
+   * @default []
+   */
+  allowedRanges?: Array<string>
+  /**
+   * CIDR ranges refused on top of the built-in ones; they win over `allowedRanges`.
+   * @default []
+   */
+  deniedRanges?: Array<string>
+  /**
+   * Host names refused on top of the built-in ones: `api.example.com` is that name only,
+   * `*.corp.example` is `corp.example` and every name under it.
+   * @default []
+   */
+  deniedHosts?: Array<string>
+  /**
+   * A DNS server to resolve destinations with instead of the system resolver, as `"ip:port"` or
+   * `"ip"` (port 53): for deployments that pin a resolver, and for tests.
+   * @default the system resolver
+   */
+  resolver?: string
+  /**
+   * Time to resolve a destination's host name.
+   * @default 5000
+   */
+  resolveTimeoutMs?: number
+  /**
+   * Time to open the TCP connection to a destination; past it the client gets 504.
+   * @default 10000
+   */
+  connectTimeoutMs?: number
+  /**
+   * A client connection or tunnel that moves no byte in either direction for this long is closed.
+   * @default 60000
+   */
+  idleTimeoutMs?: number
+  /**
+   * How long `close()` lets running requests and tunnels finish before it cuts them.
+   * @default 5000
+   */
+  shutdownTimeoutMs?: number
+  /**
+   * How many upstream connections (CONNECT tunnels and forwarded requests in flight) one client
+   * IP address may hold at once; past it the client gets 429. Keep it at least as high as the
+   * number of scripts that run at once behind one application server.
+   * @default 256
+   */
+  maxTunnelsPerClient?: number
+  /**
+   * The largest request head (request line and headers) a client may send, in bytes; past it the
+   * client gets 431. At least 1024.
+   * @default 16384
+   */
+  maxHeaderBytes?: number
+  /**
+   * Called with every request's outcome once it is over (when a tunnel closes, when a response
+   * has been sent, or at once for a refusal). Called on Node's event loop and never waited for,
+   * so a slow callback cannot slow the proxy; an exception it throws is an uncaught exception.
+   * @default none
+   */
+  onDecision?: (decision: EgressDecision) => void
+}
+
+/** Counters of an egress proxy. */
+export interface EgressProxyStats {
+  requests: number
+  allowed: number
+  denied: number
+  authFailures: number
+  failed: number
+  /** Upstream connections open now: CONNECT tunnels and forwarded requests in flight. */
+  activeTunnels: number
+  /** Bytes sent to destinations, headers included. */
+  bytesUp: number
+  /** Bytes received from destinations, headers included. */
+  bytesDown: number
+  /** Decisions not delivered to `onDecision` because Node's event loop fell far behind. */
+  droppedDecisions: number
 }
 
 /**
@@ -71,10 +225,57 @@ export interface ExecutorSettings {
   maxInFlight: number
 }
 
+/**
+ * What the executor is doing right now: running, queued and in-flight executions, threads, and
+ * threads still finishing scripts that were already answered for. For monitoring.
+ */
+export declare function executorStats(): ExecutorStats
+
+/** What the executor is doing right now, for monitoring. */
+export interface ExecutorStats {
+  /** Executions running JavaScript (holding a slot). */
+  running: number
+  /** Executions waiting for a slot to start. */
+  queued: number
+  /** Executions started and not finished, waiting on HTTP included. */
+  inFlight: number
+  /** Executor threads, idle ones included. */
+  threads: number
+  /**
+   * Threads still finishing a script that was already answered with `ERR_SCRIPT_TIMEOUT`
+   * because it was stuck inside a builtin; they run only on otherwise idle CPU.
+   */
+  abandoned: number
+}
+
 /** One line the script printed with `console.*`. */
 export interface LogEntry {
   level: 'log' | 'info' | 'warn' | 'error' | 'debug'
   message: string
+}
+
+/** What a page answers, with the session and cookie changes its script made. */
+export interface PageResult {
+  /** From `response.status()` or `redirect()`; otherwise 302 for a redirect and 200 for the rest. */
+  status: number
+  /**
+   * Lower-case names: those the script set, `location` for a redirect, and `content-type`
+   * (`text/html; charset=utf-8` unless the script set one, or `response.json()` did).
+   */
+  headers: Record<string, string>
+  /** The rendered page, the `send()`/`json()` body, or `''` for a redirect. */
+  body: string
+  /** `context.variables` overlaid with `setVariable` calls: what the template saw as `var`. */
+  variables: Record<string, unknown>
+  /** The whole session after the run. */
+  session: Record<string, unknown>
+  /** Whether `session.set`/`session.delete` changed anything. */
+  sessionChanged: boolean
+  /** Cookies to set (`value` a string) or clear (`value` null), in the order the script left them. */
+  cookies: Array<CookieChange>
+  /** What the script printed with `console.*`. */
+  logs: Array<LogEntry>
+  stats: Stats
 }
 
 /**
@@ -118,6 +319,24 @@ export interface ProxyConfig {
   /** Extra PEM root certificates for upstream TLS (a private CA, tests). */
   ca?: string
 }
+
+/** One pair of Basic credentials. */
+export interface ProxyCredential {
+  username: string
+  password: string
+}
+
+/**
+ * Runs a page's `<script scope="backend">` blocks (in document order, as one execution in a fresh
+ * sandbox) and renders the rest of the page as a Jinja template with `var` bound to the script's
+ * variables, HTML-escaped. The blocks never appear in the output.
+ *
+ * Resolves with the response to send: a redirect, the body the script sent, or the rendered page.
+ * Rejects as `runBackendScript` does (with `line`/`column` in the page's own numbering), or with
+ * `code` `ERR_PAGE_TEMPLATE` and the page `line` when the template does not compile, fails while
+ * rendering or runs out of its rendering budget.
+ */
+export declare function renderPage(html: string, context?: ScriptContext | null, proxyConfig?: ProxyConfig | null, options?: RunOptions | null): Promise<PageResult>
 
 /**
  * Runs a page's backend script in a fresh, isolated QuickJS sandbox on the addon's own threads,
@@ -218,6 +437,18 @@ export interface ScriptResult {
   logs: Array<LogEntry>
   stats: Stats
 }
+
+/**
+ * Starts an egress proxy: an authenticated HTTP/1.1 forward proxy (absolute-form `http://`
+ * requests and `CONNECT` tunnels) that refuses every destination the egress policy blocks, at
+ * connect time, for every address the host name resolves to. Give scripts its `url` and one of
+ * its `credentials` in `proxyConfig`.
+ *
+ * The proxy runs on the addon's I/O threads and does not keep Node's event loop alive by
+ * itself; call `close()` to stop it. Rejects with `ERR_INVALID_ARG_TYPE`/`ERR_INVALID_ARG_VALUE`
+ * for bad options, and with the system's code (such as `EADDRINUSE`) when it cannot listen.
+ */
+export declare function startEgressProxy(options: EgressProxyOptions): Promise<EgressProxy>
 
 /** Measurements of one execution. */
 export interface Stats {

@@ -835,5 +835,9 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.EgressProxy = nativeBinding.EgressProxy
 module.exports.configure = nativeBinding.configure
+module.exports.executorStats = nativeBinding.executorStats
+module.exports.renderPage = nativeBinding.renderPage
 module.exports.runBackendScript = nativeBinding.runBackendScript
+module.exports.startEgressProxy = nativeBinding.startEgressProxy

@@ -10,6 +10,7 @@ mod io;
 mod js;
 mod options;
 pub mod policy;
+mod proxy;
 mod result;
 mod sandbox;
 

@@ -1,0 +1,303 @@
+//! Every answer the proxy gives in place of the destination's, as a value carrying its reason:
+//! the status, a stable rule code, and a plain-words message that is also the response body.
+//!
+//! Refusals by the egress policy answer 403 with `X-Egress-Denied: <rule>`; the proxy's other
+//! answers carry `X-Egress-Error: <rule>`, so a client can tell them from the destination's own
+//! 4xx and 5xx responses.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, PROXY_AUTHENTICATE};
+use hyper::{Response, StatusCode};
+
+use super::auth::{AuthFailure, CHALLENGE};
+use super::ProxyBody;
+use crate::policy::Denial;
+
+pub const DENIED_HEADER: &str = "x-egress-denied";
+pub const ERROR_HEADER: &str = "x-egress-error";
+
+/// Why the proxy answered a request itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+  /// Missing, malformed or wrong `Proxy-Authorization`.
+  Auth(AuthFailure),
+  /// The egress policy refused the destination or one of its addresses.
+  Policy(Denial),
+  /// The destination is the proxy's own listening address.
+  OwnAddress { addr: SocketAddr },
+  /// The client already holds `limit` upstream connections.
+  TunnelLimit { limit: usize },
+  /// Not a forward-proxy request the proxy can serve.
+  BadRequest(String),
+  /// The host name did not resolve.
+  ResolveFailed { host: String, reason: String },
+  /// The host name did not resolve in time.
+  ResolveTimeout { host: String, limit: Duration },
+  /// No checked address accepted a connection.
+  ConnectFailed { addr: SocketAddr, reason: String },
+  /// The connection was not established in time.
+  ConnectTimeout { addr: SocketAddr, limit: Duration },
+  /// The destination accepted the connection but gave no usable response.
+  UpstreamFailed { reason: String },
+}
+
+/// How a refusal counts in the proxy's stats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+  AuthFailure,
+  Denied,
+  Failed,
+}
+
+impl Refusal {
+  pub fn status(&self) -> StatusCode {
+    match self {
+      Refusal::Auth(_) => StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+      Refusal::Policy(_) | Refusal::OwnAddress { .. } => StatusCode::FORBIDDEN,
+      Refusal::TunnelLimit { .. } => StatusCode::TOO_MANY_REQUESTS,
+      Refusal::BadRequest(_) => StatusCode::BAD_REQUEST,
+      Refusal::ResolveFailed { .. }
+      | Refusal::ConnectFailed { .. }
+      | Refusal::UpstreamFailed { .. } => StatusCode::BAD_GATEWAY,
+      Refusal::ResolveTimeout { .. } | Refusal::ConnectTimeout { .. } => {
+        StatusCode::GATEWAY_TIMEOUT
+      }
+    }
+  }
+
+  /// A stable short code: a [`Denial::rule`] for policy refusals, else one of the proxy's own.
+  pub fn rule(&self) -> &'static str {
+    match self {
+      Refusal::Auth(_) => "proxy-auth",
+      Refusal::Policy(denial) => denial.rule(),
+      Refusal::OwnAddress { .. } => "own-address",
+      Refusal::TunnelLimit { .. } => "tunnel-limit",
+      Refusal::BadRequest(_) => "bad-request",
+      Refusal::ResolveFailed { .. } => "resolve-failed",
+      Refusal::ResolveTimeout { .. } => "resolve-timeout",
+      Refusal::ConnectFailed { .. } => "connect-failed",
+      Refusal::ConnectTimeout { .. } => "connect-timeout",
+      Refusal::UpstreamFailed { .. } => "upstream-failed",
+    }
+  }
+
+  pub fn kind(&self) -> Kind {
+    match self {
+      Refusal::Auth(_) => Kind::AuthFailure,
+      Refusal::Policy(_)
+      | Refusal::OwnAddress { .. }
+      | Refusal::TunnelLimit { .. }
+      | Refusal::BadRequest(_) => Kind::Denied,
+      _ => Kind::Failed,
+    }
+  }
+
+  /// The response the client gets. Refused CONNECTs close the connection, so that bytes a client
+  /// sent ahead for the tunnel are never read as requests.
+  pub fn response(&self, connect: bool) -> Response<ProxyBody> {
+    let mut message = self.to_string();
+    message.push('\n');
+    let mut response = Response::new(
+      Full::new(Bytes::from(message))
+        .map_err(|e| match e {})
+        .boxed(),
+    );
+    *response.status_mut() = self.status();
+    let headers = response.headers_mut();
+    headers.insert(
+      CONTENT_TYPE,
+      HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    let marker = match self.status() {
+      StatusCode::FORBIDDEN => DENIED_HEADER,
+      StatusCode::PROXY_AUTHENTICATION_REQUIRED => {
+        headers.insert(PROXY_AUTHENTICATE, HeaderValue::from_static(CHALLENGE));
+        ERROR_HEADER
+      }
+      _ => ERROR_HEADER,
+    };
+    headers.insert(marker, HeaderValue::from_static(self.rule()));
+    if connect {
+      headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+  }
+}
+
+impl fmt::Display for Refusal {
+  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match self {
+      Refusal::Auth(AuthFailure::Missing) => f.write_str(
+        "the egress proxy requires credentials: send Proxy-Authorization with Basic credentials",
+      ),
+      Refusal::Auth(AuthFailure::Malformed) => f.write_str(
+        "the egress proxy could not read the credentials: Proxy-Authorization must be \
+         \"Basic\" followed by base64 of username:password",
+      ),
+      Refusal::Auth(AuthFailure::Refused { .. }) => {
+        f.write_str("the egress proxy refused the credentials: check the proxy user name and password")
+      }
+      Refusal::Policy(denial) => write!(f, "{denial}"),
+      Refusal::OwnAddress { addr } => write!(
+        f,
+        "destination {addr} is the egress proxy itself: the proxy does not connect to its own address"
+      ),
+      Refusal::TunnelLimit { limit } => write!(
+        f,
+        "too many connections through the egress proxy from this client: it already holds \
+         {limit}, the most allowed (maxTunnelsPerClient)"
+      ),
+      Refusal::BadRequest(reason) => write!(f, "the egress proxy cannot serve this request: {reason}"),
+      Refusal::ResolveFailed { host, reason } => {
+        write!(f, "cannot resolve host \"{host}\": {reason}")
+      }
+      Refusal::ResolveTimeout { host, limit } => write!(
+        f,
+        "resolving host \"{host}\" timed out after {} ms",
+        limit.as_millis()
+      ),
+      Refusal::ConnectFailed { addr, reason } => write!(f, "cannot connect to {addr}: {reason}"),
+      Refusal::ConnectTimeout { addr, limit } => write!(
+        f,
+        "connecting to {addr} timed out after {} ms",
+        limit.as_millis()
+      ),
+      Refusal::UpstreamFailed { reason } => {
+        write!(f, "the destination gave no usable response: {reason}")
+      }
+    }
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::policy::EgressPolicy;
+
+  fn header<'a>(response: &'a Response<ProxyBody>, name: &str) -> Option<&'a str> {
+    response.headers().get(name).map(|v| v.to_str().unwrap())
+  }
+
+  #[test]
+  fn a_policy_refusal_is_a_403_naming_its_rule() {
+    let denial = EgressPolicy::default()
+      .check_url("http://169.254.169.254/")
+      .unwrap_err();
+    let refusal = Refusal::Policy(denial.clone());
+    let response = refusal.response(false);
+    assert_eq!(response.status(), 403);
+    assert_eq!(header(&response, DENIED_HEADER), Some("blocked-address"));
+    assert_eq!(header(&response, ERROR_HEADER), None);
+    assert_eq!(header(&response, "connection"), None);
+    assert_eq!(refusal.to_string(), denial.to_string());
+    assert_eq!(refusal.kind(), Kind::Denied);
+  }
+
+  #[test]
+  fn an_auth_failure_is_a_407_with_the_challenge() {
+    let response = Refusal::Auth(AuthFailure::Missing).response(true);
+    assert_eq!(response.status(), 407);
+    assert_eq!(
+      header(&response, "proxy-authenticate"),
+      Some("Basic realm=\"backend-scripts egress\"")
+    );
+    assert_eq!(header(&response, ERROR_HEADER), Some("proxy-auth"));
+    assert_eq!(header(&response, "connection"), Some("close"));
+  }
+
+  #[test]
+  fn each_refusal_has_its_status_rule_and_kind() {
+    let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let ms = Duration::from_millis(5);
+    let rows = [
+      (
+        Refusal::OwnAddress { addr },
+        403,
+        "own-address",
+        Kind::Denied,
+      ),
+      (
+        Refusal::TunnelLimit { limit: 2 },
+        429,
+        "tunnel-limit",
+        Kind::Denied,
+      ),
+      (
+        Refusal::BadRequest("x".into()),
+        400,
+        "bad-request",
+        Kind::Denied,
+      ),
+      (
+        Refusal::ResolveFailed {
+          host: "a.example".into(),
+          reason: "no such host".into(),
+        },
+        502,
+        "resolve-failed",
+        Kind::Failed,
+      ),
+      (
+        Refusal::ResolveTimeout {
+          host: "a.example".into(),
+          limit: ms,
+        },
+        504,
+        "resolve-timeout",
+        Kind::Failed,
+      ),
+      (
+        Refusal::ConnectFailed {
+          addr,
+          reason: "connection refused".into(),
+        },
+        502,
+        "connect-failed",
+        Kind::Failed,
+      ),
+      (
+        Refusal::ConnectTimeout { addr, limit: ms },
+        504,
+        "connect-timeout",
+        Kind::Failed,
+      ),
+      (
+        Refusal::UpstreamFailed { reason: "x".into() },
+        502,
+        "upstream-failed",
+        Kind::Failed,
+      ),
+    ];
+    for (refusal, status, rule, kind) in rows {
+      assert_eq!(refusal.status(), status, "{refusal}");
+      assert_eq!(refusal.rule(), rule);
+      assert_eq!(refusal.kind(), kind);
+      let expected_header = if status == 403 {
+        DENIED_HEADER
+      } else {
+        ERROR_HEADER
+      };
+      assert_eq!(
+        header(&refusal.response(false), expected_header),
+        Some(rule)
+      );
+    }
+    assert_eq!(
+      Refusal::ConnectTimeout { addr, limit: ms }.to_string(),
+      "connecting to 127.0.0.1:9 timed out after 5 ms"
+    );
+  }
+
+  #[test]
+  fn no_auth_message_repeats_what_the_client_sent() {
+    let refusal = Refusal::Auth(AuthFailure::Refused {
+      username: "alice".into(),
+    });
+    assert!(!refusal.to_string().contains("alice"));
+  }
+}

@@ -1,0 +1,382 @@
+//! The listening socket, the accept loop, one hyper HTTP/1.1 connection per client, the
+//! authentication of every request, and graceful shutdown.
+//!
+//! Shutdown: stop accepting and release the port at once; let each connection finish the request
+//! it is serving (hyper's graceful shutdown) and each tunnel run, up to the shutdown timeout; then
+//! cut whatever is left.
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::header::PROXY_AUTHORIZATION;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::decision::{Journal, Pending, Sink};
+use super::limits::{Activity, ClientSlots, Metered, Tap};
+use super::options::ProxyConfig;
+use super::refusal::Refusal;
+use super::{forward, tunnel, ProxyBody};
+
+/// What every connection and tunnel of one proxy shares.
+pub struct Shared {
+  /// `listen` holds the bound address (the real port when 0 was asked for).
+  pub config: ProxyConfig,
+  pub journal: Arc<Journal>,
+  pub slots: Arc<ClientSlots>,
+  /// Connections, tunnels and upstream connection drivers.
+  pub tasks: TaskTracker,
+  /// Set by `close()`: finish what is running, take nothing new.
+  pub draining: CancellationToken,
+  /// Set when the shutdown timeout is over: stop everything now.
+  pub cut: CancellationToken,
+}
+
+/// A running proxy.
+pub struct ProxyServer {
+  shared: Arc<Shared>,
+  /// Cancelled once the listening socket is closed.
+  unbound: CancellationToken,
+}
+
+/// The proxy's counters at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatsSnapshot {
+  pub requests: u64,
+  pub allowed: u64,
+  pub denied: u64,
+  pub auth_failures: u64,
+  pub failed: u64,
+  pub active_tunnels: u64,
+  pub bytes_up: u64,
+  pub bytes_down: u64,
+  pub dropped_decisions: u64,
+}
+
+impl ProxyServer {
+  /// Binds the listening socket and starts accepting; must run on the I/O runtime.
+  pub async fn start(mut config: ProxyConfig, sink: Option<Sink>) -> io::Result<ProxyServer> {
+    let listener = TcpListener::bind(config.listen).await?;
+    config.listen = listener.local_addr()?;
+    let shared = Arc::new(Shared {
+      slots: ClientSlots::new(config.max_tunnels_per_client),
+      config,
+      journal: Journal::new(sink),
+      tasks: TaskTracker::new(),
+      draining: CancellationToken::new(),
+      cut: CancellationToken::new(),
+    });
+    let unbound = CancellationToken::new();
+    tokio::spawn(accept_loop(listener, shared.clone(), unbound.clone()));
+    Ok(ProxyServer { shared, unbound })
+  }
+
+  pub fn local_addr(&self) -> SocketAddr {
+    self.shared.config.listen
+  }
+
+  pub fn stats(&self) -> StatsSnapshot {
+    let j = &self.shared.journal;
+    let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let (bytes_up, bytes_down) = j.traffic.get();
+    StatsSnapshot {
+      requests: get(&j.requests),
+      allowed: get(&j.allowed),
+      denied: get(&j.denied),
+      auth_failures: get(&j.auth_failures),
+      failed: get(&j.failed),
+      active_tunnels: self.shared.slots.active() as u64,
+      bytes_up,
+      bytes_down,
+      dropped_decisions: get(&j.dropped_decisions),
+    }
+  }
+
+  /// Stops accepting and releases the port, waits up to the shutdown timeout for running
+  /// requests and tunnels, then cuts the rest. Safe to call more than once.
+  pub async fn close(&self) {
+    let shared = &self.shared;
+    shared.draining.cancel();
+    self.unbound.cancelled().await;
+    shared.tasks.close();
+    let _ = tokio::time::timeout(shared.config.shutdown_timeout, shared.tasks.wait()).await;
+    shared.cut.cancel();
+    shared.tasks.wait().await;
+    shared.journal.detach_sink();
+  }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, unbound: CancellationToken) {
+  loop {
+    let accepted = tokio::select! {
+      accepted = listener.accept() => accepted,
+      _ = shared.draining.cancelled() => break,
+    };
+    match accepted {
+      Ok((stream, client)) => {
+        shared
+          .tasks
+          .spawn(serve_client(shared.clone(), stream, client));
+      }
+      // Out of file descriptors and the like: back off rather than spin.
+      Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+    }
+  }
+  drop(listener);
+  unbound.cancel();
+}
+
+/// One client connection: HTTP/1.1 with keep-alive, upgraded to a tunnel after a CONNECT.
+async fn serve_client(shared: Arc<Shared>, stream: TcpStream, client: SocketAddr) {
+  let _ = stream.set_nodelay(true);
+  let activity = Activity::new();
+  let io = Metered::new(
+    stream,
+    Tap {
+      activity: activity.clone(),
+      traffic: Vec::new(),
+    },
+  );
+  let service = {
+    let (shared, activity) = (shared.clone(), activity.clone());
+    service_fn(move |req| {
+      let (shared, activity) = (shared.clone(), activity.clone());
+      async move { Ok::<_, Infallible>(handle(shared, client, activity, req).await) }
+    })
+  };
+  let config = &shared.config;
+  let conn = hyper::server::conn::http1::Builder::new()
+    .preserve_header_case(true)
+    .auto_date_header(false)
+    .max_header_size(config.max_header_bytes)
+    .timer(TokioTimer::new())
+    .header_read_timeout(config.idle_timeout.min(Duration::from_secs(30)))
+    .serve_connection(TokioIo::new(io), service)
+    .with_upgrades();
+  tokio::pin!(conn);
+  let idle = activity.idle_for(config.idle_timeout);
+  tokio::pin!(idle);
+  let mut draining = false;
+  loop {
+    tokio::select! {
+      _ = conn.as_mut() => break,
+      _ = &mut idle => break,
+      _ = shared.cut.cancelled() => break,
+      _ = shared.draining.cancelled(), if !draining => {
+        draining = true;
+        conn.as_mut().graceful_shutdown();
+      }
+    }
+  }
+}
+
+/// Authenticates the request, then tunnels or forwards it.
+async fn handle(
+  shared: Arc<Shared>,
+  client: SocketAddr,
+  activity: Activity,
+  req: Request<Incoming>,
+) -> Response<ProxyBody> {
+  let connect = req.method() == Method::CONNECT;
+  let mut pending = Pending::start(
+    shared.journal.clone(),
+    client,
+    req.method().as_str(),
+    &req.uri().to_string(),
+  );
+  let authorization = req.headers().get(PROXY_AUTHORIZATION).map(|v| v.as_bytes());
+  match shared.config.credentials.check(authorization) {
+    Ok(username) => pending.set_username(Some(username)),
+    Err(failure) => {
+      pending.set_username(failure.username());
+      return pending.into_refusal(Refusal::Auth(failure), connect);
+    }
+  }
+  if connect {
+    tunnel::open(shared, client, activity, pending, req).await
+  } else {
+    forward::forward(shared, client, activity, pending, req).await
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::proxy::decision::Decision;
+  use std::sync::Mutex;
+  use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+  const AUTH: &str = "Proxy-Authorization: Basic YXBwOnMzY3JldA==\r\n"; // app:s3cret
+
+  async fn start(allowed: &[&str]) -> (ProxyServer, Arc<Mutex<Vec<Decision>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink_seen = seen.clone();
+    let sink: Sink = Box::new(move |d| {
+      sink_seen.lock().unwrap().push(d);
+      true
+    });
+    let server = ProxyServer::start(ProxyConfig::for_test(allowed), Some(sink))
+      .await
+      .unwrap();
+    (server, seen)
+  }
+
+  /// A server on 127.0.0.1 that answers every connection with what it read, as an HTTP body.
+  async fn upstream() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+      while let Ok((mut stream, _)) = listener.accept().await {
+        tokio::spawn(async move {
+          let mut buf = vec![0; 4096];
+          let mut head = Vec::new();
+          while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+              return;
+            }
+            head.extend_from_slice(&buf[..n]);
+          }
+          let reply = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\n\r\n",
+            head.len()
+          );
+          let _ = stream.write_all(reply.as_bytes()).await;
+          let _ = stream.write_all(&head).await;
+        });
+      }
+    });
+    addr
+  }
+
+  /// Sends `request` to the proxy; reads one response (head and Content-Length body), then on
+  /// until `then` has been seen too, if given.
+  async fn exchange(proxy: SocketAddr, request: &str, then: Option<&str>) -> String {
+    let mut stream = TcpStream::connect(proxy).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    let mut buf = [0; 4096];
+    let complete = |out: &str| {
+      let Some((head, body)) = out.split_once("\r\n\r\n") else {
+        return false;
+      };
+      let length = head
+        .lines()
+        .find_map(|l| {
+          l.to_lowercase()
+            .strip_prefix("content-length: ")
+            .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap_or(0);
+      body.len() >= length && then.is_none_or(|t| body.contains(t))
+    };
+    while !complete(&out) {
+      match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await {
+        Ok(Ok(n)) if n > 0 => out.push_str(&String::from_utf8_lossy(&buf[..n])),
+        _ => break,
+      }
+    }
+    out
+  }
+
+  #[test]
+  fn forwards_an_authenticated_request_without_proxy_or_hop_headers() {
+    crate::io::runtime().block_on(async {
+      let (server, seen) = start(&["127.0.0.0/8"]).await;
+      let up = upstream().await;
+      let request = format!(
+        "GET http://{up}/echo?x=1 HTTP/1.1\r\nHost: ignored.example\r\n{AUTH}\
+         Proxy-Connection: keep-alive\r\nConnection: X-Private\r\nX-Private: 1\r\nX-Kept: 2\r\n\r\n"
+      );
+      let reply = exchange(server.local_addr(), &request, None).await;
+      assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
+      let (head, body) = reply.split_once("\r\n\r\n").unwrap();
+      assert!(!head.to_lowercase().contains("x-hop"), "{head}");
+      assert!(body.starts_with("GET /echo?x=1 HTTP/1.1\r\n"), "{body}");
+      let lower = body.to_lowercase();
+      assert!(lower.contains(&format!("host: {up}\r\n")), "{body}");
+      assert!(lower.contains("x-kept: 2"), "{body}");
+      for gone in [
+        "proxy-",
+        "x-private",
+        "ignored.example",
+        "via:",
+        "forwarded",
+      ] {
+        assert!(!lower.contains(gone), "{gone} in {body}");
+      }
+      server.close().await;
+      let decisions = seen.lock().unwrap().clone();
+      assert!(decisions.iter().all(|d| d.allowed && d.status == 200));
+      assert_eq!(decisions[0].address, Some(up));
+      assert_eq!(decisions[0].username.as_deref(), Some("app"));
+      assert!(decisions[0].bytes_up > 0 && decisions[0].bytes_down > 0);
+    });
+  }
+
+  #[test]
+  fn refuses_without_credentials_and_blocked_destinations() {
+    crate::io::runtime().block_on(async {
+      let (server, seen) = start(&[]).await;
+      let up = upstream().await;
+      let proxy = server.local_addr();
+      let reply = exchange(proxy, &format!("GET http://{up}/ HTTP/1.1\r\n\r\n"), None).await;
+      assert!(reply.starts_with("HTTP/1.1 407"), "{reply}");
+      assert!(reply.contains("proxy-authenticate: Basic realm=\"backend-scripts egress\""));
+      let reply = exchange(proxy, &format!("CONNECT {up} HTTP/1.1\r\n{AUTH}\r\n"), None).await;
+      assert!(reply.starts_with("HTTP/1.1 403"), "{reply}");
+      assert!(
+        reply.contains("x-egress-denied: blocked-address\r\n"),
+        "{reply}"
+      );
+      assert!(reply.ends_with(
+        "destination 127.0.0.1 is blocked: loopback address (127.0.0.0/8), which is this machine\n"
+      ));
+      server.close().await;
+      let rules: Vec<_> = seen.lock().unwrap().iter().map(|d| d.rule).collect();
+      assert_eq!(rules, [Some("proxy-auth"), Some("blocked-address")]);
+      let stats = server.stats();
+      assert_eq!(
+        (stats.requests, stats.auth_failures, stats.denied),
+        (2, 1, 1)
+      );
+    });
+  }
+
+  #[test]
+  fn tunnels_bytes_both_ways_and_refuses_its_own_address() {
+    crate::io::runtime().block_on(async {
+      let (server, _seen) = start(&["127.0.0.0/8"]).await;
+      let up = upstream().await;
+      let proxy = server.local_addr();
+      let reply = exchange(
+        proxy,
+        &format!("CONNECT {up} HTTP/1.1\r\n{AUTH}\r\nPING / HTTP/1.1\r\n\r\n"),
+        Some("PING / HTTP/1.1\r\n\r\n"),
+      )
+      .await;
+      assert!(
+        reply.starts_with("HTTP/1.1 200 OK\r\n\r\nHTTP/1.1 200 OK"),
+        "{reply}"
+      );
+      let reply = exchange(
+        proxy,
+        &format!("CONNECT {proxy} HTTP/1.1\r\n{AUTH}\r\n"),
+        None,
+      )
+      .await;
+      assert!(reply.contains("x-egress-denied: own-address"), "{reply}");
+      server.close().await;
+      assert!(TcpStream::connect(proxy).await.is_err());
+    });
+  }
+}
