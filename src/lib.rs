@@ -9,6 +9,7 @@ mod error;
 mod io;
 mod js;
 mod options;
+mod page;
 pub mod policy;
 mod proxy;
 mod result;

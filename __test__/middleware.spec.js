@@ -1,0 +1,426 @@
+'use strict';
+
+// backendScripts(): the Express middleware, against a real Express app with express-session.
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const express = require('express');
+const request = require('supertest');
+const { backendScripts, startEgressProxy } = require('../lib');
+const { writePages, siteApp } = require('./support/site');
+const { startUpstream } = require('./support/upstream');
+
+const SECRET = 'sk-live-do-not-leak';
+const ECHO = '<script scope="backend">response.json(request)</script>';
+
+/** A page that says which file served it. */
+const marker = (name) => `<p>{{ var.served }}</p><script scope="backend">setVariable('served', ${JSON.stringify(name)})</script>`;
+
+describe('backendScripts routing', () => {
+  let parent;
+  let root;
+  let app;
+
+  beforeAll(() => {
+    // parent/ holds files outside the root that no request may reach.
+    parent = fs.mkdtempSync(path.join(os.tmpdir(), 'backend-scripts-routing-'));
+    writePages({ 'outside.html': marker('outside'), 'outside-dir/page.html': marker('outside-dir') }, parent);
+    root = writePages(
+      {
+        'index.html': marker('index'),
+        'welcome.html': marker('welcome'),
+        'shop/index.html': marker('shop index'),
+        'shop/item.html': marker('shop item'),
+        'notes.txt': 'plain text',
+        '.hidden.html': marker('dot-file'),
+        '.private/page.html': marker('dot-folder'),
+        'sub/.secret.html': marker('nested dot-file'),
+        'echo.html': ECHO,
+        'with space.html': marker('with space'),
+      },
+      path.join(parent, 'root'),
+    );
+    fs.symlinkSync(path.join(parent, 'outside.html'), path.join(root, 'leak.html'));
+    fs.symlinkSync(path.join(parent, 'outside-dir'), path.join(root, 'linked'));
+    fs.symlinkSync(path.join(root, 'welcome.html'), path.join(root, 'alias.html'));
+    app = siteApp({ root });
+  });
+
+  afterAll(() => fs.rmSync(parent, { recursive: true, force: true }));
+
+  it.each([
+    ['/welcome', 'welcome'],
+    ['/welcome.html', 'welcome'],
+    ['/', 'index'],
+    ['/shop/', 'shop index'],
+    ['/shop/item', 'shop item'],
+    ['/with%20space', 'with space'],
+    ['/welcome?x=1', 'welcome'],
+    ['/alias', 'welcome'],
+  ])('serves %s from the page it maps to', async (url, served) => {
+    const res = await request(app).get(url);
+    expect(res.status).toBe(200);
+    expect(res.text).toContain(`<p>${served}</p>`);
+  });
+
+  it.each([
+    ['/missing'],
+    ['/shop'], // shop.html does not exist; the folder is only served with its trailing slash
+    ['/notes.txt'],
+    ['/notes'],
+    ['/welcome/'],
+    ['/shop//item'],
+  ])('leaves %s to the next handler', async (url) => {
+    const res = await request(app).get(url);
+    expect([res.status, res.text]).toEqual([404, 'not handled']);
+  });
+
+  it.each([
+    ['/../outside'],
+    ['/%2e%2e/outside'],
+    ['/shop/..%2f..%2foutside'],
+    ['/shop/%2e%2e%2f%2e%2e%2foutside'],
+    ['/..%5coutside'],
+    ['/shop%2fitem'],
+    ['/leak'],
+    ['/linked/page'],
+    ['/welcome%00'],
+    ['/%E0%A4%A'],
+  ])('never leaves the root: %s', async (url) => {
+    const res = await request(app).get(url);
+    expect([res.status, res.text]).toEqual([404, 'not handled']);
+  });
+
+  it.each([['/.hidden'], ['/.hidden.html'], ['/.private/page'], ['/sub/.secret'], ['/%2ehidden']])(
+    'never serves a dot-file or dot-folder: %s',
+    async (url) => {
+      const res = await request(app).get(url);
+      expect([res.status, res.text]).toEqual([404, 'not handled']);
+    },
+  );
+
+  it('serves GET, HEAD and POST, and leaves other methods to the next handler', async () => {
+    expect((await request(app).get('/welcome')).status).toBe(200);
+    const head = await request(app).head('/welcome');
+    expect(head.status).toBe(200);
+    expect(head.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(head.text).toBeUndefined();
+    const post = await request(app).post('/echo').type('form').send({ a: '1' });
+    expect(post.body.method).toBe('POST');
+    for (const method of ['put', 'delete', 'patch', 'options']) {
+      expect((await request(app)[method]('/welcome')).text ?? '').not.toContain('<p>welcome</p>');
+    }
+  });
+
+  it('refuses options it cannot use, when it is created', () => {
+    expect(() => backendScripts()).toThrow(TypeError);
+    expect(() => backendScripts({})).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => backendScripts({ root: path.join(parent, 'no-such-folder') })).toThrow(/cannot be opened/);
+    expect(() => backendScripts({ root: path.join(root, 'notes.txt') })).toThrow(/not a folder/);
+    expect(() => backendScripts({ root, extensions: ['.html'] })).toThrow(/extensions/);
+    expect(() => backendScripts({ root, index: '../x.html' })).toThrow(/index/);
+  });
+});
+
+describe('backendScripts request, session and cookies', () => {
+  let root;
+
+  beforeAll(() => {
+    root = writePages({
+      'echo.html': ECHO,
+      'visits.html': `<script scope="backend">
+  const visits = (session.get('visits') ?? 0) + 1;
+  session.set('visits', visits);
+  setVariable('visits', visits);
+</script>visits={{ var.visits }}`,
+      'forget.html': `<script scope="backend">session.delete('user'); response.json(session.get('other'))</script>`,
+      'session-own.html': `<script scope="backend">
+  const seen = { cookie: session.get('cookie'), id: session.get('id') };
+  session.set('cookie', 'overwritten');
+  session.set('id', 'overwritten');
+  session.set('mine', 1);
+  response.json(seen);
+</script>`,
+      'set-cookie.html': `<script scope="backend">cookie.set('theme', 'dark mode', { maxAge: 60000, sameSite: 'strict' })</script>ok`,
+      'clear-cookie.html': `<script scope="backend">cookie.delete('theme')</script>ok`,
+      'steal-session.html': `<script scope="backend">session.set('x', 1); cookie.set('connect.sid', 'forged')</script>ok`,
+    });
+  });
+
+  afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  it('builds the script request from the Express request', async () => {
+    const app = siteApp({ root });
+    const res = await request(app)
+      .post('/echo?token=abc&list=1&list=2')
+      .set('X-Custom', 'Yes')
+      .set('Cookie', 'theme=dark; encoded=a%20b')
+      .send({ hello: 'world' });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      method: 'POST',
+      url: '/echo?token=abc&list=1&list=2',
+      path: '/echo',
+      query: { token: 'abc', list: ['1', '2'] },
+      params: {},
+      cookies: { theme: 'dark', encoded: 'a b' },
+      body: { hello: 'world' },
+    });
+    expect(res.body.headers['x-custom']).toBe('Yes');
+    expect(res.body.ip).toMatch(/127\.0\.0\.1/);
+  });
+
+  it('reads form bodies, and gives a null body without a body parser', async () => {
+    const form = await request(siteApp({ root })).post('/echo').type('form').send('token=abc');
+    expect(form.body.body).toEqual({ token: 'abc' });
+    const bare = express();
+    bare.use(backendScripts({ root }));
+    const res = await request(bare).post('/echo').send({ a: 1 });
+    expect(res.body.body).toBeNull();
+  });
+
+  it('takes cookies from cookie-parser when it ran', async () => {
+    const app = siteApp({
+      root,
+      before: (req, res, next) => {
+        req.cookies = { parsed: 'by cookie-parser' };
+        next();
+      },
+    });
+    const res = await request(app).get('/echo').set('Cookie', 'theme=dark');
+    expect(res.body.cookies).toEqual({ parsed: 'by cookie-parser' });
+  });
+
+  it('never shows the session cookie to a script', async () => {
+    const agent = request.agent(siteApp({ root }));
+    await agent.get('/visits');
+    const res = await agent.get('/echo').set('Cookie', 'theme=dark');
+    expect(res.body.cookies).not.toHaveProperty('connect.sid');
+    expect(JSON.stringify(res.body)).not.toContain('connect.sid');
+  });
+
+  it('keeps session changes across requests through express-session', async () => {
+    const agent = request.agent(siteApp({ root }));
+    expect((await agent.get('/visits')).text).toBe('visits=1');
+    expect((await agent.get('/visits')).text).toBe('visits=2');
+    expect((await agent.get('/__session')).body).toMatchObject({ visits: 2, cookie: expect.any(Object) });
+    // Another visitor has a session of their own.
+    expect((await request.agent(siteApp({ root })).get('/visits')).text).toBe('visits=1');
+  });
+
+  it('applies deletions and leaves the keys the script did not touch', async () => {
+    const agent = request.agent(siteApp({ root }));
+    await agent.post('/__session').send({ user: 'Ada', other: 'kept' });
+    const res = await agent.get('/forget');
+    expect(res.body).toBe('kept');
+    const session = (await agent.get('/__session')).body;
+    expect(session).not.toHaveProperty('user');
+    expect(session.other).toBe('kept');
+  });
+
+  it("neither shows nor writes express-session's own fields", async () => {
+    const agent = request.agent(siteApp({ root }));
+    await agent.post('/__session').send({ start: true });
+    const before = (await agent.get('/__session')).body.cookie;
+    const res = await agent.get('/session-own');
+    expect(res.body).toEqual({ cookie: null, id: null });
+    const after = (await agent.get('/__session')).body;
+    expect(after.cookie).toEqual(before);
+    expect(after.mine).toBe(1);
+    // The session still works.
+    expect((await agent.get('/visits')).text).toBe('visits=1');
+    expect((await agent.get('/visits')).text).toBe('visits=2');
+  });
+
+  it('starts with an empty session and discards changes without session middleware', async () => {
+    const app = siteApp({ root, withSession: false });
+    expect((await request(app).get('/visits')).text).toBe('visits=1');
+    const res = await request(app).get('/visits');
+    expect(res.text).toBe('visits=1');
+    expect(res.headers['set-cookie']).toBeUndefined();
+  });
+
+  it('sets and clears cookies through res.cookie and res.clearCookie', async () => {
+    const app = siteApp({ root });
+    const set = await request(app).get('/set-cookie');
+    expect(set.headers['set-cookie']).toEqual([expect.stringMatching(/^theme=dark%20mode; Max-Age=60; Path=\/; Expires=.*; HttpOnly; SameSite=Strict$/)]);
+    const cleared = await request(app).get('/clear-cookie');
+    expect(cleared.headers['set-cookie']).toEqual([expect.stringMatching(/^theme=; Path=\/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax$/)]);
+  });
+
+  it('refuses a script cookie named like the session cookie, and applies nothing', async () => {
+    const agent = request.agent(siteApp({ root }));
+    const res = await agent.get('/steal-session');
+    expect(res.status).toBe(500);
+    expect(res.body.code).toBe('ERR_PAGE_SESSION_COOKIE');
+    expect(res.headers['set-cookie']).toBeUndefined();
+    expect((await agent.get('/__session')).body).not.toHaveProperty('x');
+  });
+
+  it('uses the session cookie name it is given', async () => {
+    const app = express();
+    app.use(require('express-session')({ name: 'sid', secret: 's', resave: false, saveUninitialized: true }));
+    app.use(backendScripts({ root, sessionCookieName: 'sid' }));
+    const agent = request.agent(app);
+    await agent.get('/visits');
+    const echo = await agent.get('/echo');
+    expect(echo.body.cookies).not.toHaveProperty('sid');
+    expect(echo.body.headers.cookie).toBeUndefined();
+  });
+
+  it('starts pages with the variables it is given, and passes script logs on', async () => {
+    const logs = [];
+    const dir = writePages({ 'v.html': '<script scope="backend">console.log(getVariable("api"))</script>{{ var.api }} {{ var.path }}' });
+    const app = siteApp({
+      root: dir,
+      variables: (req) => ({ api: 'https://api.example', path: req.path }),
+      onLogs: (entries, { page }) => logs.push({ entries, page }),
+    });
+    // minijinja's HTML escaping also escapes `/`, which browsers read back as `/`.
+    expect((await request(app).get('/v')).text).toBe('https:&#x2f;&#x2f;api.example &#x2f;v');
+    expect(logs).toEqual([{ entries: [{ level: 'log', message: 'https://api.example' }], page: 'v.html' }]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('backendScripts errors', () => {
+  let root;
+
+  beforeAll(() => {
+    const failing = (body) => `<h1>Shop</h1><script scope="backend">const key = "${SECRET}"; ${body}</script>`;
+    root = writePages({
+      'throws.html': failing('throw new Error("payment service is down")'),
+      'syntax.html': failing('let = ;'),
+      'loops.html': failing('while (true) {}'),
+      'template.html': '<script scope="backend">var k = "' + SECRET + '"</script>{% for x in %}',
+      'reference.html': failing('undefinedFunction(key)'),
+    });
+  });
+
+  afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  it.each([
+    ['/throws', 'ERR_SCRIPT_EXCEPTION'],
+    ['/syntax', 'ERR_SCRIPT_SYNTAX'],
+    ['/loops', 'ERR_SCRIPT_TIMEOUT'],
+    ['/template', 'ERR_PAGE_TEMPLATE'],
+    ['/reference', 'ERR_SCRIPT_EXCEPTION'],
+  ])('passes the failure of %s to next(err) with its code, never the script', async (url, code) => {
+    const app = siteApp({ root, limits: { cpuTimeMs: 50 } });
+    const res = await request(app).get(url);
+    expect(res.status).toBe(500);
+    expect(res.body.code).toBe(code);
+    expect(res.body.page).toBe(`${url.slice(1)}.html`);
+    expect(res.text).not.toContain(SECRET);
+    expect(res.text).not.toContain('scope');
+  });
+
+  it("shows nothing of the failure on Express's production error page", async () => {
+    const app = express();
+    app.set('env', 'production');
+    app.use(backendScripts({ root }));
+    // Express logs the error for the operator; the visitor sees none of it.
+    const logged = jest.spyOn(console, 'error').mockImplementation(() => {});
+    const res = await request(app).get('/throws');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(logged).toHaveBeenCalledWith(expect.objectContaining({ code: 'ERR_SCRIPT_EXCEPTION' }));
+    logged.mockRestore();
+    expect(res.status).toBe(500);
+    expect(res.text).not.toContain(SECRET);
+    expect(res.text).not.toContain('payment service');
+    expect(res.text).toContain('Internal Server Error');
+  });
+});
+
+describe('backendScripts and changing files', () => {
+  it('serves the new version of a page as soon as its file changes, without a restart', async () => {
+    const root = writePages({ 'news.html': '<script scope="backend">setVariable("v", 1)</script>v{{ var.v }}' });
+    const app = siteApp({ root });
+    expect((await request(app).get('/news')).text).toBe('v1');
+    expect((await request(app).get('/news')).text).toBe('v1');
+    // Same size, so only the modification time tells the versions apart.
+    fs.writeFileSync(path.join(root, 'news.html'), '<script scope="backend">setVariable("v", 2)</script>v{{ var.v }}');
+    const later = new Date(Date.now() + 5000);
+    fs.utimesSync(path.join(root, 'news.html'), later, later);
+    expect((await request(app).get('/news')).text).toBe('v2');
+    fs.writeFileSync(path.join(root, 'fresh.html'), 'new page');
+    expect((await request(app).get('/fresh')).text).toBe('new page');
+    fs.rmSync(path.join(root, 'news.html'));
+    expect((await request(app).get('/news')).text).toBe('not handled');
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+});
+
+describe('the seed token check, through the egress proxy', () => {
+  let upstream;
+  let proxy;
+  let root;
+  let app;
+  const credentials = { username: 'site', password: 'proxy-secret' };
+
+  beforeAll(async () => {
+    upstream = await startUpstream();
+    proxy = await startEgressProxy({ credentials: [credentials], allowedRanges: ['127.0.0.0/8'] });
+    root = writePages({
+      'login.html': '<h1>Please sign in</h1>',
+      'welcome.html': `<!doctype html>
+<script scope="backend">
+  const token = request.query.token;
+  if (!token) redirect('/login');
+  const check = http.post(getVariable('validateUrl'), { token });
+  if (check.status === 200) {
+    const user = JSON.parse(check.body).user;
+    session.set('user', user);
+    setVariable('user_name', user.name);
+  } else {
+    response.status(403);
+  }
+</script>
+{% if var.user_name %}<h1>Welcome, {{ var.user_name }}</h1>{% else %}<h1>Access denied</h1>{% endif %}`,
+      'account.html': `<script scope="backend">
+  const user = session.get('user');
+  if (!user) redirect('/login');
+  setVariable('user', user);
+</script><p>Signed in as {{ var.user.name }}</p>`,
+    });
+    app = siteApp({
+      root,
+      proxy: { url: proxy.url, ...credentials, allowedRanges: ['127.0.0.0/8'] },
+      variables: { validateUrl: `${upstream.url}/auth/validate` },
+    });
+  });
+
+  afterAll(async () => {
+    await proxy?.close();
+    await upstream?.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('redirects to /login when there is no token', async () => {
+    const res = await request(app).get('/welcome');
+    expect(res.status).toBe(302);
+    expect(res.headers.location).toBe('/login');
+    expect(res.text).toBe('');
+  });
+
+  it('answers 403 with the page for a bad token', async () => {
+    const res = await request(app).get('/welcome?token=bad-token');
+    expect(res.status).toBe(403);
+    expect(res.text).toContain('<h1>Access denied</h1>');
+    expect(res.text).not.toContain('http.post');
+  });
+
+  it('welcomes Ada for a good token, and the session carries her to the next page', async () => {
+    const agent = request.agent(app);
+    expect((await agent.get('/account')).headers.location).toBe('/login');
+    const res = await agent.get('/welcome?token=good-token');
+    expect(res.status).toBe(200);
+    expect(res.text).toContain('<h1>Welcome, Ada</h1>');
+    expect(res.text).not.toContain('scope="backend"');
+    const account = await agent.get('/account');
+    expect(account.status).toBe(200);
+    expect(account.text).toContain('Signed in as Ada');
+    // The check went through the proxy, to the validation service.
+    expect(upstream.hits.some((hit) => hit.url === '/auth/validate' && hit.method === 'POST')).toBe(true);
+  });
+});

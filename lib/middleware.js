@@ -1,0 +1,287 @@
+'use strict';
+
+// backendScripts(options): Express middleware that serves the pages under `root`, running their
+// <script scope="backend"> blocks with renderPage for every request.
+
+const fs = require('node:fs');
+const fsp = require('node:fs/promises');
+const path = require('node:path');
+const { renderPage } = require('../index.js');
+
+const METHODS = new Set(['GET', 'HEAD', 'POST']);
+// Pages kept in memory at once; each is re-read when its file changes.
+const MAX_CACHED_PAGES = 1000;
+// Session fields that belong to express-session: never shown to a script, never written.
+const SESSION_OWN = new Set(['cookie', 'id', 'req', '__proto__', 'constructor', 'prototype']);
+
+/**
+ * @param {import('./index').BackendScriptsOptions} options
+ * @returns {import('./index').BackendScriptsMiddleware}
+ */
+function backendScripts(options) {
+  const config = validate(options);
+  const pages = new PageFiles(config.root);
+  return function backendScriptsMiddleware(req, res, next) {
+    if (!METHODS.has(req.method)) return next();
+    // Every failure goes to next(err), with Express 4 (which ignores returned promises) as with 5.
+    return serve(req, res, config, pages).then((served) => {
+      if (!served) next();
+    }, next);
+  };
+}
+
+/** Answers with the page the request maps to; resolves with false when there is none. */
+async function serve(req, res, config, pages) {
+  const page = await pages.find(candidates(req.path, config));
+  if (!page) return false;
+  let sessionIn;
+  let result;
+  try {
+    sessionIn = sessionOf(req);
+    const variables = typeof config.variables === 'function' ? await config.variables(req, res) : config.variables;
+    const context = { request: requestOf(req, config), session: sessionIn, variables: variables ?? {} };
+    result = await renderPage(page.html, context, config.proxy, config.limits);
+  } catch (error) {
+    if (config.onLogs && error?.logs?.length > 0) config.onLogs(error.logs, { page: page.file, req });
+    throw pageError(error, page.file);
+  }
+  if (config.onLogs && result.logs.length > 0) config.onLogs(result.logs, { page: page.file, req });
+  const refused = result.cookies.find((c) => c.name === config.sessionCookieName);
+  if (refused) {
+    const verb = refused.value === null ? 'delete' : 'set';
+    const error = new Error(
+      `the page's script tried to ${verb} the cookie "${refused.name}", which is the session cookie; store values with session.set instead`,
+    );
+    throw pageError(Object.assign(error, { code: 'ERR_PAGE_SESSION_COOKIE' }), page.file);
+  }
+  if (result.sessionChanged) applySession(req, sessionIn, result.session);
+  for (const change of result.cookies) applyCookie(res, change);
+  res.status(result.status);
+  for (const [name, value] of Object.entries(result.headers)) res.setHeader(name, value);
+  // A redirect has no body; everything else goes through res.send for HEAD, ETag and freshness.
+  if (result.body === '') res.end();
+  else res.send(result.body);
+  return true;
+}
+
+function validate(options) {
+  if (options === null || typeof options !== 'object') {
+    throw typeError('options', 'an object', options);
+  }
+  const {
+    root,
+    proxy = null,
+    limits = null,
+    variables = null,
+    index = 'index.html',
+    extensions = ['html'],
+    sessionCookieName = 'connect.sid',
+    onLogs = null,
+  } = options;
+  if (typeof root !== 'string' || root === '') throw typeError('options.root', 'a non-empty string', root);
+  let realRoot;
+  try {
+    realRoot = fs.realpathSync(path.resolve(root));
+  } catch (error) {
+    throw Object.assign(new Error(`backendScripts: the pages folder ${JSON.stringify(root)} cannot be opened: ${error.message}`), {
+      code: 'ERR_INVALID_ARG_VALUE',
+    });
+  }
+  if (!fs.statSync(realRoot).isDirectory()) {
+    throw Object.assign(new Error(`backendScripts: root ${JSON.stringify(root)} is not a folder`), { code: 'ERR_INVALID_ARG_VALUE' });
+  }
+  if (proxy !== null && typeof proxy !== 'object') throw typeError('options.proxy', 'a ProxyConfig object or null', proxy);
+  if (limits !== null && typeof limits !== 'object') throw typeError('options.limits', 'a RunOptions object or null', limits);
+  if (variables !== null && typeof variables !== 'object' && typeof variables !== 'function') {
+    throw typeError('options.variables', 'an object, a function or null', variables);
+  }
+  if (onLogs !== null && typeof onLogs !== 'function') throw typeError('options.onLogs', 'a function or null', onLogs);
+  if (typeof index !== 'string' || !isPlainName(index)) throw typeError('options.index', 'a file name', index);
+  if (!Array.isArray(extensions) || extensions.length === 0 || !extensions.every((e) => typeof e === 'string' && /^[A-Za-z0-9]+$/.test(e))) {
+    throw typeError('options.extensions', 'a non-empty array of extensions without dots, such as ["html"]', extensions);
+  }
+  if (typeof sessionCookieName !== 'string' || sessionCookieName === '') {
+    throw typeError('options.sessionCookieName', 'a non-empty string', sessionCookieName);
+  }
+  return { root: realRoot, proxy, limits, variables, index, extensions: extensions.map((e) => `.${e}`), sessionCookieName, onLogs };
+}
+
+function typeError(name, expected, received) {
+  const shown = received === null ? 'null' : Array.isArray(received) ? 'an array' : typeof received;
+  return Object.assign(new TypeError(`backendScripts: ${name} must be ${expected}. Received ${shown}`), { code: 'ERR_INVALID_ARG_TYPE' });
+}
+
+function isPlainName(name) {
+  return name !== '' && !name.startsWith('.') && !/[/\\\0]/.test(name);
+}
+
+/**
+ * The files a URL path may name, relative to the root, in the order they are tried; empty when the
+ * path is not one this middleware may serve: a `..` or `.` segment, an encoded slash or backslash,
+ * a NUL, an empty segment, or any segment that starts with a dot.
+ */
+function candidates(urlPath, { index, extensions }) {
+  if (typeof urlPath !== 'string' || !urlPath.startsWith('/')) return [];
+  const segments = urlPath.slice(1).split('/');
+  const directory = segments[segments.length - 1] === '';
+  if (directory) segments.pop();
+  const names = [];
+  for (const raw of segments) {
+    let name;
+    try {
+      name = decodeURIComponent(raw);
+    } catch {
+      return [];
+    }
+    if (!isPlainName(name)) return [];
+    names.push(name);
+  }
+  if (directory) return [[...names, index]];
+  if (names.length === 0) return [];
+  const last = names[names.length - 1];
+  if (extensions.some((ext) => last.toLowerCase().endsWith(ext) && last.length > ext.length)) return [names];
+  return extensions.map((ext) => [...names.slice(0, -1), last + ext]);
+}
+
+/** Reads pages under the root, keeping each in memory until its file changes. */
+class PageFiles {
+  constructor(root) {
+    this.root = root;
+    this.cache = new Map();
+  }
+
+  /** The first candidate that is a file inside the root (symlinks resolved), read; or null. */
+  async find(candidates) {
+    for (const names of candidates) {
+      const page = await this.read(path.join(this.root, ...names));
+      if (page) return page;
+    }
+    return null;
+  }
+
+  async read(file) {
+    let real;
+    let stat;
+    try {
+      real = await fsp.realpath(file);
+      if (real !== this.root && !real.startsWith(this.root + path.sep)) return null;
+      stat = await fsp.stat(real, { bigint: true });
+    } catch (error) {
+      if (error.code === 'ENOENT' || error.code === 'ENOTDIR' || error.code === 'ELOOP') return null;
+      throw error;
+    }
+    if (!stat.isFile()) return null;
+    const version = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`;
+    const cached = this.cache.get(real);
+    if (cached && cached.version === version) return cached;
+    const page = { file: path.relative(this.root, real), html: await fsp.readFile(real, 'utf8'), version };
+    this.cache.delete(real);
+    if (this.cache.size >= MAX_CACHED_PAGES) this.cache.delete(this.cache.keys().next().value);
+    this.cache.set(real, page);
+    return page;
+  }
+}
+
+/** What the script sees of the request. The session cookie is left out: a script never sees it. */
+function requestOf(req, { sessionCookieName }) {
+  const url = req.originalUrl ?? req.url;
+  const headers = { ...req.headers };
+  const cookies = { ...(req.cookies && typeof req.cookies === 'object' ? req.cookies : parseCookies(req.headers.cookie)) };
+  delete cookies[sessionCookieName];
+  if (typeof headers.cookie === 'string') {
+    headers.cookie = headers.cookie
+      .split(';')
+      .filter((part) => part.split('=')[0].trim() !== sessionCookieName)
+      .join(';')
+      .trim();
+    if (headers.cookie === '') delete headers.cookie;
+  }
+  return {
+    method: req.method,
+    url,
+    path: url.split('?')[0],
+    query: plain(req.query),
+    params: plain(req.params),
+    headers,
+    cookies,
+    body: req.body === undefined ? null : req.body,
+    ip: req.ip ?? '',
+  };
+}
+
+function plain(value) {
+  return value && typeof value === 'object' ? { ...value } : {};
+}
+
+/** The `Cookie` header as name → value; the first of repeated names wins, as in `cookie-parser`. */
+function parseCookies(header) {
+  const cookies = {};
+  if (typeof header !== 'string') return cookies;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    const name = part.slice(0, eq).trim();
+    let value = part.slice(eq + 1).trim();
+    if (value.startsWith('"') && value.endsWith('"') && value.length > 1) value = value.slice(1, -1);
+    if (name === '' || name === '__proto__' || Object.hasOwn(cookies, name)) continue;
+    try {
+      cookies[name] = decodeURIComponent(value);
+    } catch {
+      cookies[name] = value;
+    }
+  }
+  return cookies;
+}
+
+/** The visitor's session as the script may see it: express-session's own fields left out. */
+function sessionOf(req) {
+  const session = req.session;
+  if (!session || typeof session !== 'object') return {};
+  const copy = {};
+  for (const key of Object.keys(session)) {
+    if (isSessionOwn(session, key)) continue;
+    copy[key] = session[key];
+  }
+  return JSON.parse(JSON.stringify(copy));
+}
+
+function isSessionOwn(session, key) {
+  return SESSION_OWN.has(key) || key in Object.prototype || typeof session[key] === 'function';
+}
+
+/** Applies the keys the script set or deleted; keys it left alone keep whatever they have now. */
+function applySession(req, before, after) {
+  const session = req.session;
+  if (!session || typeof session !== 'object') return;
+  for (const [key, value] of Object.entries(after)) {
+    if (isSessionOwn(session, key)) continue;
+    if (Object.hasOwn(before, key) && JSON.stringify(before[key]) === JSON.stringify(value)) continue;
+    session[key] = value;
+  }
+  for (const key of Object.keys(before)) {
+    if (!Object.hasOwn(after, key) && !isSessionOwn(session, key)) delete session[key];
+  }
+}
+
+function applyCookie(res, { name, value, options }) {
+  const attributes = {};
+  for (const [key, v] of Object.entries(options ?? {})) if (v !== null && v !== undefined) attributes[key] = v;
+  if (value === null) {
+    delete attributes.maxAge;
+    res.clearCookie(name, attributes);
+  } else {
+    res.cookie(name, value, attributes);
+  }
+}
+
+/** Marks an error for Express's error handlers: a 503 when busy, a 500 otherwise, never exposed. */
+function pageError(error, file) {
+  if (error && typeof error === 'object') {
+    error.status = error.statusCode = error.code === 'ERR_SCRIPT_BUSY' ? 503 : 500;
+    error.expose = false;
+    error.page = file;
+  }
+  return error;
+}
+
+module.exports = { backendScripts, candidates, parseCookies };

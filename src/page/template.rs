@@ -1,0 +1,290 @@
+//! The page as a Jinja template, rendered by minijinja: compiled once per page, rendered once per
+//! request with `var` bound to the script's variables.
+//!
+//! Auto-escaping is always on, whatever the file is called, so nothing a script sets can add
+//! markup; only the template's own `|safe` can. A missing variable, or a path through one
+//! (`var.user.email` without a `user`), prints nothing. Rendering is bounded twice: by fuel (the
+//! work a render may do, so a loop cannot hang a request) and by the caller's byte limit on the
+//! output.
+
+use std::io::{self, Write};
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::value::Serde;
+use minijinja::{context, AutoEscape, Environment, ErrorKind, UndefinedBehavior};
+
+/// The work one render may do: about one unit per template instruction and per 64 bytes of data
+/// (minijinja's accounting). A page looping over a thousand rows uses a few tens of thousands;
+/// this much takes well under a second.
+pub const FUEL: u64 = 2_000_000;
+
+const NAME: &str = "page";
+
+pub struct PageTemplate {
+  env: Environment<'static>,
+  lines: LineMap,
+}
+
+/// Turns a line of the template (the page without its backend blocks) into the page's own line.
+#[derive(Debug, Default, Clone)]
+pub struct LineMap {
+  /// For each cut: where it was in the template, and how many line breaks it took away.
+  cuts: Vec<(usize, usize)>,
+}
+
+impl LineMap {
+  pub fn new(cuts: Vec<(usize, usize)>) -> LineMap {
+    LineMap { cuts }
+  }
+
+  fn page_line(&self, template: &str, template_line: usize) -> usize {
+    let start = if template_line <= 1 {
+      0
+    } else {
+      template
+        .match_indices('\n')
+        .nth(template_line - 2)
+        .map_or(template.len(), |(i, _)| i + 1)
+    };
+    let removed: usize = self
+      .cuts
+      .iter()
+      .filter(|(at, _)| *at <= start)
+      .map(|(_, lines)| lines)
+      .sum();
+    template_line + removed
+  }
+}
+
+/// A template that does not compile or fails while rendering.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateError {
+  /// 1-based line in the page, where known.
+  pub line: Option<u32>,
+  pub message: String,
+}
+
+#[derive(Debug)]
+pub enum RenderError {
+  Template(TemplateError),
+  /// The output passed the byte limit.
+  TooLarge,
+}
+
+impl PageTemplate {
+  pub fn compile(text: String, lines: LineMap) -> Result<PageTemplate, TemplateError> {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|_| AutoEscape::Html);
+    env.set_undefined_behavior(UndefinedBehavior::Chainable);
+    env.set_fuel(Some(FUEL));
+    let syntax = SyntaxConfig::builder()
+      .keep_trailing_newline(true)
+      .build()
+      .expect("the default delimiters are valid");
+    env.set_syntax(syntax);
+    if let Err(e) = env.add_template_owned(NAME, text.clone()) {
+      return Err(describe(&e, &text, &lines));
+    }
+    Ok(PageTemplate { env, lines })
+  }
+
+  /// Renders with `var` bound to `variables`; fails once the output passes `max_bytes`.
+  pub fn render(
+    &self,
+    variables: &serde_json::Value,
+    max_bytes: usize,
+  ) -> Result<String, RenderError> {
+    let template = self
+      .env
+      .get_template(NAME)
+      .expect("the page template was added at compile time");
+    let mut out = Bounded {
+      buf: Vec::new(),
+      max_bytes,
+      overflowed: false,
+    };
+    let rendered = template.render_captured_to(context! { var => Serde(variables) }, &mut out);
+    match rendered {
+      Ok(_) => Ok(String::from_utf8(out.buf).expect("minijinja writes UTF-8")),
+      Err(_) if out.overflowed => Err(RenderError::TooLarge),
+      Err(e) => Err(RenderError::Template(describe(
+        &e,
+        template.source(),
+        &self.lines,
+      ))),
+    }
+  }
+}
+
+/// The message a site owner sees: what went wrong, on which line of the page. minijinja's own
+/// details name tokens by kind ("string", "identifier"), never by their text.
+fn describe(e: &minijinja::Error, template: &str, lines: &LineMap) -> TemplateError {
+  let line = e.line().map(|l| lines.page_line(template, l) as u32);
+  let at = line.map_or(String::new(), |l| format!(" on line {l}"));
+  let message = if e.kind() == ErrorKind::OutOfFuel {
+    format!("page template ran out of its rendering budget{at}: a loop in the template does too much work")
+  } else {
+    let detail = e.detail().map_or(String::new(), |d| format!(": {d}"));
+    format!("page template error{at}: {}{detail}", e.kind())
+  };
+  TemplateError { line, message }
+}
+
+/// A writer that refuses to grow past its limit.
+struct Bounded {
+  buf: Vec<u8>,
+  max_bytes: usize,
+  overflowed: bool,
+}
+
+impl Write for Bounded {
+  fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+    if self.buf.len() + data.len() > self.max_bytes {
+      self.overflowed = true;
+      return Err(io::Error::other("output limit"));
+    }
+    self.buf.extend_from_slice(data);
+    Ok(data.len())
+  }
+
+  fn flush(&mut self) -> io::Result<()> {
+    Ok(())
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use serde_json::json;
+
+  fn render(text: &str, vars: serde_json::Value) -> Result<String, RenderError> {
+    let t =
+      PageTemplate::compile(text.into(), LineMap::default()).map_err(RenderError::Template)?;
+    t.render(&vars, 1 << 20)
+  }
+
+  fn ok(text: &str, vars: serde_json::Value) -> String {
+    render(text, vars).unwrap()
+  }
+
+  fn template_error(result: Result<String, RenderError>) -> TemplateError {
+    match result {
+      Err(RenderError::Template(e)) => e,
+      other => panic!("expected a template error, got {other:?}"),
+    }
+  }
+
+  #[test]
+  fn prints_variables_and_dotted_paths_with_or_without_spaces() {
+    let vars = json!({ "name": "Ada", "user": { "email": "ada@example.com" } });
+    assert_eq!(
+      ok("{{ var.name }}|{{var.user.email}}|{{var['name']}}", vars),
+      "Ada|ada@example.com|Ada"
+    );
+  }
+
+  #[test]
+  fn escapes_everything_a_script_sets() {
+    let vars = json!({ "x": "<script>alert(\"1\")</script> & 'q'" });
+    let out = ok("<p title=\"{{ var.x }}\">{{ var.x }}</p>", vars);
+    assert!(!out.contains("<script>"), "{out}");
+    assert!(!out.contains("\"1\""), "{out}");
+    assert!(out.contains("&lt;script&gt;"), "{out}");
+    assert!(out.contains("&amp;"), "{out}");
+    assert!(
+      out.contains("&#x27;q&#x27;") || out.contains("&#39;q&#39;"),
+      "{out}"
+    );
+  }
+
+  #[test]
+  fn escapes_inside_loops_and_filters_too_and_only_safe_opts_out() {
+    let vars = json!({ "items": ["<b>", "<i>"], "html": "<em>x</em>" });
+    assert_eq!(
+      ok(
+        "{% for i in var.items %}{{ i|upper }}{% endfor %}",
+        vars.clone()
+      ),
+      "&lt;B&gt;&lt;I&gt;"
+    );
+    assert_eq!(ok("{{ var.html|safe }}", vars), "<em>x</em>");
+  }
+
+  #[test]
+  fn missing_variables_print_nothing() {
+    assert_eq!(
+      ok(
+        "[{{ var.nope }}][{{ var.nope.deeper.still }}][{{ nope }}]",
+        json!({})
+      ),
+      "[][][]"
+    );
+    assert_eq!(
+      ok("{% if var.nope %}yes{% else %}no{% endif %}", json!({})),
+      "no"
+    );
+    assert_eq!(ok("{% for x in var.nope %}x{% endfor %}.", json!({})), ".");
+  }
+
+  #[test]
+  fn jinja_control_flow_and_filters_work() {
+    let vars = json!({ "show_banner": true, "orders": [{ "id": 1, "total": 9.5 }, { "id": 2, "total": 20 }] });
+    let out = ok(
+      "{% if var.show_banner %}B{% endif %}{% for o in var.orders %}#{{ o.id }}={{ o.total }}{% if not loop.last %},{% endif %}{% endfor %} {{ var.orders|length }} {{ var.missing|default('none') }} {{ var.orders|tojson }}",
+      vars,
+    );
+    assert_eq!(
+      out,
+      "B#1=9.5,#2=20 2 none [{\"id\": 1, \"total\": 9.5}, {\"id\": 2, \"total\": 20}]"
+    );
+  }
+
+  #[test]
+  fn keeps_the_page_byte_for_byte_where_there_is_nothing_to_render() {
+    let page = "<!doctype html>\n<p>a  b</p>\n\n";
+    assert_eq!(ok(page, json!({})), page);
+  }
+
+  #[test]
+  fn a_syntax_error_names_the_page_line() {
+    // The template lost a three-line block at its line 2: its line 3 is the page's line 5.
+    let text = "<p>\n\n{% if %}\n";
+    let e = PageTemplate::compile(text.into(), LineMap::new(vec![(4, 2)]))
+      .err()
+      .unwrap();
+    assert_eq!(e.line, Some(5));
+    assert!(
+      e.message
+        .starts_with("page template error on line 5: syntax error"),
+      "{}",
+      e.message
+    );
+  }
+
+  #[test]
+  fn a_render_error_names_the_line() {
+    let e = template_error(render("a\nb\n{{ var.x + 1 }}", json!({ "x": "s" })));
+    assert_eq!(e.line, Some(3));
+    assert!(e.message.contains("line 3"), "{}", e.message);
+  }
+
+  #[test]
+  fn an_endless_template_loop_runs_out_of_fuel() {
+    let started = std::time::Instant::now();
+    let e = template_error(render(
+      "{% for i in range(100000) %}{% for j in range(100000) %}{{ i }}{% endfor %}{% endfor %}",
+      json!({}),
+    ));
+    assert!(e.message.contains("rendering budget"), "{}", e.message);
+    assert_eq!(e.line, Some(1));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+  }
+
+  #[test]
+  fn output_past_the_limit_fails() {
+    let t = PageTemplate::compile("{{ var.x }}{{ var.x }}".into(), LineMap::default()).unwrap();
+    let vars = json!({ "x": "y".repeat(600) });
+    assert!(matches!(t.render(&vars, 1000), Err(RenderError::TooLarge)));
+    assert_eq!(t.render(&vars, 1200).unwrap().len(), 1200);
+  }
+}
