@@ -8,6 +8,7 @@ use napi::bindgen_prelude::{
 use napi::{sys, Env, JsValue};
 
 use crate::error::{describe_received, ArgError};
+use crate::sandbox::Caller;
 
 fn json_function<'env>(
   env: &'env Env,
@@ -74,11 +75,7 @@ fn received(value: &Unknown, kind: ValueType) -> String {
       .ok()
       .and_then(|n| n.get_double().ok())
       .map(|n| n.to_string()),
-    ValueType::Boolean => value
-      .coerce_to_bool()
-      .ok()
-      .and_then(|b| Some(b))
-      .map(|b| b.to_string()),
+    ValueType::Boolean => value.coerce_to_bool().ok().map(|b| b.to_string()),
     _ => None,
   };
   let name = match kind {
@@ -98,6 +95,24 @@ fn received(value: &Unknown, kind: ValueType) -> String {
     return name;
   }
   describe_received(&name, preview)
+}
+
+/// The [`Caller`] standing for this thread's environment, marked gone when Node tears it down.
+pub fn caller(env: &Env) -> Caller {
+  thread_local! {
+    static CALLER: std::cell::RefCell<Option<Caller>> = const { std::cell::RefCell::new(None) };
+  }
+  CALLER.with(|slot| {
+    let mut slot = slot.borrow_mut();
+    if let Some(c) = slot.as_ref() {
+      return c.clone();
+    }
+    let caller = Caller::default();
+    // Without the hook the executions would only run on unanswered; that is the worst outcome.
+    let _ = env.add_env_cleanup_hook(caller.clone(), |c| c.mark_gone());
+    *slot = Some(caller.clone());
+    caller
+  })
 }
 
 /// JSON text that reaches JavaScript as the value it encodes.

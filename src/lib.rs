@@ -96,6 +96,7 @@ pub(crate) fn script_inputs(
     None => RunOptions::default(),
   };
   let input = ScriptInput {
+    caller: js::caller(env),
     request_json: api::normalize_request(context.request)?,
     session: context.session.unwrap_or_default(),
     variables: context.variables.unwrap_or_default(),

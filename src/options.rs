@@ -18,19 +18,24 @@ use crate::error::ArgError;
 pub struct RunOptions {
   /// CPU time the script may spend running JavaScript; time spent waiting on HTTP does not count.
   /// @default 1000
+  #[serde(default, deserialize_with = "number")]
   pub cpu_time_ms: Option<f64>,
   /// Wall-clock time for the whole execution, HTTP waits included.
   /// @default 60000
+  #[serde(default, deserialize_with = "number")]
   pub wall_time_ms: Option<f64>,
   /// Memory the script's JavaScript heap may use, in bytes.
   /// @default 33554432 (32 MiB)
+  #[serde(default, deserialize_with = "number")]
   pub memory_limit_bytes: Option<f64>,
   /// Native stack the script may use, in bytes; deeper recursion throws a `RangeError` inside the script.
   /// @default 262144 (256 KiB)
+  #[serde(default, deserialize_with = "number")]
   pub max_stack_bytes: Option<f64>,
   /// Size of the result (variables, session, body, headers, cookies and logs), in bytes. Checked as
   /// the script runs, so a script cannot pile up data outside its memory limit either.
   /// @default 4194304 (4 MiB)
+  #[serde(default, deserialize_with = "number")]
   pub max_output_bytes: Option<f64>,
 }
 
@@ -43,13 +48,16 @@ pub struct ExecutorOptions {
   /// How many executions run JavaScript at the same time. An execution waiting on HTTP does not
   /// count: it gives its slot to the next one while it waits.
   /// @default the number of CPU cores
+  #[serde(default, deserialize_with = "number")]
   pub max_concurrency: Option<f64>,
   /// How many executions may wait for a slot; past that `runBackendScript` rejects with `ERR_SCRIPT_BUSY`.
   /// @default 1024
+  #[serde(default, deserialize_with = "number")]
   pub max_queue: Option<f64>,
   /// How many executions may be started and unfinished at once (running, or waiting on HTTP).
   /// Each holds a thread and its heap while it waits; more queue.
   /// @default 1024
+  #[serde(default, deserialize_with = "number")]
   pub max_in_flight: Option<f64>,
 }
 
@@ -113,15 +121,19 @@ pub struct ProxyConfig {
   pub headers: Option<Map<String, Value>>,
   /// Requests per execution, redirect hops and refused requests included.
   /// @default 5
+  #[serde(default, deserialize_with = "number")]
   pub max_requests: Option<f64>,
   /// Time for each request as a whole: connect, headers and body.
   /// @default 10000
+  #[serde(default, deserialize_with = "number")]
   pub timeout_ms: Option<f64>,
   /// Largest response body, after decompression; a larger one fails the call.
   /// @default 1048576
+  #[serde(default, deserialize_with = "number")]
   pub max_response_bytes: Option<f64>,
   /// Redirects followed per call; every hop is checked by the policy again.
   /// @default 5
+  #[serde(default, deserialize_with = "number")]
   pub max_redirects: Option<f64>,
   /// CIDR ranges to lift from the built-in block (e.g. `127.0.0.0/8` for a local test server).
   pub allowed_ranges: Option<Vec<String>>,
@@ -303,14 +315,31 @@ pub fn from_json<T: DeserializeOwned>(name: &str, json: &str) -> Result<T, ArgEr
         ),
       };
     }
+    // serde reads a struct from an array too, and then complains about the array's length.
+    if inner.starts_with("invalid length ") && inner.contains(", expected struct ") {
+      return ArgError::Type {
+        name: field(&path),
+        expected: "of type object".into(),
+        received: "an array".into(),
+      };
+    }
     if let Some(rest) = inner.strip_prefix("invalid type: ") {
       let (received, expected) = rest
         .split_once(", expected ")
         .unwrap_or((rest, "another type"));
+      let (expected, received) = (js_expected(expected), js_received(received));
+      if expected == "of type number" && received == "null" {
+        return ArgError::Range {
+          name: field(&path),
+          reason:
+            "must be a finite number. Received null, NaN or Infinity (they all arrive as null)"
+              .into(),
+        };
+      }
       return ArgError::Type {
         name: field(&path),
-        expected: expected.into(),
-        received: received.into(),
+        expected,
+        received,
       };
     }
     ArgError::Value {
@@ -318,6 +347,41 @@ pub fn from_json<T: DeserializeOwned>(name: &str, json: &str) -> Result<T, ArgEr
       reason: format!("is invalid: {inner}"),
     }
   })
+}
+
+/// A number option: absent means its default, but `null` is refused — NaN and ±Infinity become
+/// `null` on their way in, and must not silently mean "the default".
+fn number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+  f64::deserialize(d).map(Some)
+}
+
+/// serde's name for an expected type, in JavaScript's words.
+fn js_expected(serde: &str) -> String {
+  match serde {
+    "f64" | "f32" | "u8" | "u16" | "u32" | "u64" | "i32" | "i64" => "of type number".into(),
+    "a string" => "of type string".into(),
+    "a boolean" => "of type boolean".into(),
+    "a map" | "a sequence of key-value pairs" => "of type object".into(),
+    "a sequence" => "an array".into(),
+    s if s.starts_with("struct ") => "of type object".into(),
+    s => s.to_string(),
+  }
+}
+
+/// serde's description of a received value, in the words Node's errors use.
+fn js_received(serde: &str) -> String {
+  let preview = |v: &str| v.trim_matches('`').to_string();
+  match serde.split_once(' ') {
+    _ if serde == "sequence" => "an array".into(),
+    _ if serde == "map" => "type object".into(),
+    _ if serde == "null" || serde == "unit value" => "null".into(),
+    Some(("string", v)) => format!("type string ({v})"),
+    Some(("integer" | "floating", v)) => {
+      format!("type number ({})", preview(v.trim_start_matches("point ")))
+    }
+    Some(("boolean", v)) => format!("type boolean ({})", preview(v)),
+    _ => serde.to_string(),
+  }
 }
 
 #[cfg(test)]
@@ -366,6 +430,63 @@ mod tests {
     }
     match from_json::<ScriptContext>("context", r#"{"request":{"method":5}}"#) {
       Err(ArgError::Type { name, .. }) => assert_eq!(name, "context.request.method"),
+      other => panic!("{other:?}"),
+    }
+  }
+
+  #[test]
+  fn a_null_number_is_refused_rather_than_taken_for_the_default() {
+    match from_json::<RunOptions>("options", r#"{"cpuTimeMs":null}"#) {
+      Err(ArgError::Range { name, reason }) => {
+        assert_eq!(name, "options.cpuTimeMs");
+        assert!(reason.contains("NaN"), "{reason}");
+      }
+      other => panic!("{other:?}"),
+    }
+    let absent: RunOptions = from_json("options", "{}").unwrap();
+    assert!(absent.cpu_time_ms.is_none());
+  }
+
+  #[test]
+  fn type_errors_speak_javascript() {
+    for (json, expected, received) in [
+      (
+        r#"{"cpuTimeMs":"5"}"#,
+        "of type number",
+        "type string (\"5\")",
+      ),
+      (
+        r#"{"cpuTimeMs":true}"#,
+        "of type number",
+        "type boolean (true)",
+      ),
+      (r#"{"cpuTimeMs":[1]}"#, "of type number", "an array"),
+    ] {
+      match from_json::<RunOptions>("options", json) {
+        Err(ArgError::Type {
+          expected: e,
+          received: r,
+          ..
+        }) => assert_eq!((e.as_str(), r.as_str()), (expected, received), "{json}"),
+        other => panic!("{json}: {other:?}"),
+      }
+    }
+    match from_json::<ScriptContext>("context", r#"{"request":[]}"#) {
+      Err(ArgError::Type {
+        expected, received, ..
+      }) => assert_eq!(
+        (expected.as_str(), received.as_str()),
+        ("of type object", "an array")
+      ),
+      other => panic!("{other:?}"),
+    }
+    match from_json::<ScriptContext>("context", r#"{"session":5}"#) {
+      Err(ArgError::Type {
+        expected, received, ..
+      }) => assert_eq!(
+        (expected.as_str(), received.as_str()),
+        ("of type object", "type number (5)")
+      ),
       other => panic!("{other:?}"),
     }
   }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use rquickjs::{Ctx, Object};
 
-use super::{check_running, define, LogEntry, Shared, SharedLogs};
+use super::{check_running, define, rust_string, LogEntry, Shared, SharedLogs};
 
 /// At most this many entries are kept, …
 pub const MAX_ENTRIES: usize = 100;
@@ -79,8 +79,9 @@ pub fn init<'js>(ctx: &Ctx<'js>, state: &Shared, host: &Object<'js>) -> rquickjs
     ctx,
     host,
     "log",
-    move |ctx: Ctx<'js>, level: String, message: String| -> rquickjs::Result<()> {
+    move |ctx: Ctx<'js>, level: String, message: rquickjs::String<'js>| -> rquickjs::Result<()> {
       check_running(&ctx, &s)?;
+      let message = rust_string(&message)?;
       let level = LEVELS
         .iter()
         .find(|l| **l == level)

@@ -81,21 +81,28 @@ pub fn copy_out<'js>(ctx: &Ctx<'js>, value: Value<'js>, what: &str) -> rquickjs:
       ctx,
       &format!(
         "{what}: a {} cannot be copied; only JSON values can",
-        value.type_name()
+        type_name(&value)
       ),
     ));
   }
   match ctx.json_stringify(value) {
-    Ok(Some(s)) => s.to_string(),
+    Ok(Some(s)) => rust_string(&s),
     Ok(None) => Ok("null".into()),
     Err(rquickjs::Error::Exception) => {
-      // Re-throw JSON.stringify's own TypeError with the call named.
       let caught = ctx.catch();
-      let message = caught
+      // JSON.stringify's own TypeError (a cycle, a BigInt) is re-thrown with the call named.
+      // Anything else goes on unchanged: running out of memory must stay a memory failure, and
+      // the end of the script (`redirect` inside a `toJSON`) must stay uncatchable.
+      let type_error = caught
         .as_exception()
-        .and_then(|e| e.message())
-        .unwrap_or_else(|| "the value cannot be copied".into());
-      Err(Exception::throw_type(ctx, &format!("{what}: {message}")))
+        .filter(|e| e.get::<_, String>("name").is_ok_and(|n| n == "TypeError"));
+      match type_error {
+        Some(e) => {
+          let message = e.message().unwrap_or_default();
+          Err(Exception::throw_type(ctx, &format!("{what}: {message}")))
+        }
+        None => Err(ctx.throw(caught)),
+      }
     }
     Err(e) => Err(e),
   }
@@ -144,11 +151,72 @@ pub fn check_running<'js>(ctx: &Ctx<'js>, state: &Shared) -> rquickjs::Result<()
 /// `name` must be a non-empty string; the `TypeError` otherwise names the call.
 pub fn string_arg<'js>(ctx: &Ctx<'js>, value: &Value<'js>, what: &str) -> rquickjs::Result<String> {
   match value.as_string() {
-    Some(s) => s.to_string(),
+    Some(s) => rust_string(s),
     None => Err(Exception::throw_type(
       ctx,
-      &format!("{what} must be a string, not {}", value.type_name()),
+      &format!("{what} must be a string, not {}", type_name(value)),
     )),
+  }
+}
+
+/// A script's string as a Rust one. QuickJS fails the copy only when it does not fit in the heap
+/// (rquickjs's `to_string` calls that an unknown error), so that is running out of memory; a lone
+/// surrogate, which JavaScript strings may hold, becomes U+FFFD as Node writes it.
+pub fn rust_string(s: &rquickjs::String<'_>) -> rquickjs::Result<String> {
+  let ctx = s.ctx().as_raw().as_ptr();
+  let mut len = 0;
+  unsafe {
+    let ptr = rquickjs::qjs::JS_ToCStringLen(ctx, &mut len, s.as_raw());
+    if ptr.is_null() {
+      return Err(rquickjs::Error::Allocation);
+    }
+    let bytes = std::slice::from_raw_parts(ptr.cast::<u8>(), len);
+    let out = utf8_from_wtf8(bytes);
+    rquickjs::qjs::JS_FreeCString(ctx, ptr);
+    Ok(out)
+  }
+}
+
+/// QuickJS writes a lone surrogate in its three-byte WTF-8 form (`ED A0..BF xx`), which is not
+/// UTF-8; each becomes one U+FFFD.
+fn utf8_from_wtf8(mut bytes: &[u8]) -> String {
+  let mut out = String::with_capacity(bytes.len());
+  loop {
+    match std::str::from_utf8(bytes) {
+      Ok(rest) => {
+        out.push_str(rest);
+        return out;
+      }
+      Err(e) => {
+        let (good, bad) = bytes.split_at(e.valid_up_to());
+        out.push_str(std::str::from_utf8(good).expect("checked up to here"));
+        out.push('\u{FFFD}');
+        let surrogate = bad.len() >= 3 && bad[0] == 0xED && (0xA0..=0xBF).contains(&bad[1]);
+        let skip = if surrogate {
+          3
+        } else {
+          e.error_len().unwrap_or(bad.len())
+        };
+        bytes = &bad[skip..];
+      }
+    }
+  }
+}
+
+/// What `typeof` says of a value (`null` for null), for messages scripts read: rquickjs's own
+/// names (`int`, `big_int`, `constructor`) mean nothing to a script's author.
+pub fn type_name(value: &Value<'_>) -> &'static str {
+  use rquickjs::Type;
+  match value.type_of() {
+    Type::Uninitialized | Type::Undefined => "undefined",
+    Type::Null => "null",
+    Type::Bool => "boolean",
+    Type::Int | Type::Float => "number",
+    Type::String => "string",
+    Type::Symbol => "symbol",
+    Type::BigInt => "bigint",
+    Type::Function | Type::Constructor => "function",
+    _ => "object",
   }
 }
 
@@ -172,4 +240,78 @@ pub fn define_global<'js>(ctx: &Ctx<'js>, name: &str, value: Value<'js>) -> rqui
       .writable()
       .configurable(),
   )
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn copy_out_names_the_call_in_json_errors_and_passes_other_errors_on() {
+    let rt = rquickjs::Runtime::new().unwrap();
+    let context = rquickjs::Context::full(&rt).unwrap();
+    context.with(|ctx| {
+      let thrown = |source: &str| -> (String, String) {
+        let value: Value = ctx.eval(source).unwrap();
+        assert!(copy_out(&ctx, value, "session.set").is_err(), "{source}");
+        let e = ctx.catch().into_exception().expect("an Error was thrown");
+        (e.get("name").unwrap(), e.message().unwrap_or_default())
+      };
+      let (name, message) = thrown("const o = {}; o.o = o; o");
+      assert_eq!(name, "TypeError");
+      assert!(message.starts_with("session.set: "), "{message}");
+      let (name, message) = thrown("({ toJSON() { throw new RangeError('mine') } })");
+      assert_eq!((name.as_str(), message.as_str()), ("RangeError", "mine"));
+      let ok: Value = ctx.eval("({ a: [1, undefined], b: undefined })").unwrap();
+      assert_eq!(copy_out(&ctx, ok, "x").unwrap(), r#"{"a":[1,null]}"#);
+    });
+  }
+
+  #[test]
+  fn lone_surrogates_become_one_replacement_character_each() {
+    assert_eq!(utf8_from_wtf8("plain é 😀".as_bytes()), "plain é 😀");
+    assert_eq!(utf8_from_wtf8(b"a\xED\xA0\x80b"), "a\u{FFFD}b");
+    assert_eq!(
+      utf8_from_wtf8(b"\xED\xBF\xBF\xED\xA0\x80"),
+      "\u{FFFD}\u{FFFD}"
+    );
+    assert_eq!(utf8_from_wtf8(b"\xFFz"), "\u{FFFD}z");
+  }
+
+  #[test]
+  fn script_strings_with_lone_surrogates_reach_rust() {
+    let rt = rquickjs::Runtime::new().unwrap();
+    let context = rquickjs::Context::full(&rt).unwrap();
+    context.with(|ctx| {
+      let s: rquickjs::String = ctx.eval("'a\\uD800b\\uD83D\\uDE00'").unwrap();
+      assert_eq!(rust_string(&s).unwrap(), "a\u{FFFD}b😀");
+    });
+  }
+
+  #[test]
+  fn type_names_are_the_ones_typeof_gives() {
+    let rt = rquickjs::Runtime::new().unwrap();
+    let context = rquickjs::Context::full(&rt).unwrap();
+    context.with(|ctx| {
+      for (source, expected) in [
+        ("5", "number"),
+        ("1.5", "number"),
+        ("10n", "bigint"),
+        ("true", "boolean"),
+        ("'s'", "string"),
+        ("Symbol()", "symbol"),
+        ("undefined", "undefined"),
+        ("null", "null"),
+        ("(class {})", "function"),
+        ("(() => 1)", "function"),
+        ("[]", "object"),
+        ("new Error()", "object"),
+        ("Promise.resolve()", "object"),
+        ("({})", "object"),
+      ] {
+        let value: Value = ctx.eval(source).unwrap();
+        assert_eq!(type_name(&value), expected, "{source}");
+      }
+    });
+  }
 }

@@ -16,7 +16,7 @@ pub fn normalize(req: Option<ScriptRequest>) -> Result<String, ArgError> {
       Some(other) => Err(ArgError::Type {
         name: format!("context.request.{field}"),
         expected: "an object".into(),
-        received: format!("{}", kind(&other)),
+        received: kind(&other).to_string(),
       }),
     }
   };

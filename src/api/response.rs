@@ -6,7 +6,8 @@ use rquickjs::function::{Opt, This};
 use rquickjs::{Ctx, Exception, Function, Object, Value};
 
 use super::{
-  check_running, copy_out, define, define_global, end_script, fail_script, string_arg, Shared,
+  check_running, copy_out, define, define_global, end_script, fail_script, string_arg, type_name,
+  Shared,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -125,7 +126,7 @@ fn status_arg<'js>(
   let Some(n) = value.as_number() else {
     return Err(Exception::throw_type(
       ctx,
-      &format!("{what} must be a number, not {}", value.type_name()),
+      &format!("{what} must be a number, not {}", type_name(value)),
     ));
   };
   if n.fract() == 0.0 && (0.0..=65535.0).contains(&n) && allowed(n as u16) {
@@ -243,7 +244,7 @@ pub fn init<'js>(ctx: &Ctx<'js>, state: &Shared) -> rquickjs::Result<()> {
             &ctx,
             &format!(
               "response.send: the body must be a string, not {} (use response.json for data)",
-              v.type_name()
+              type_name(&v)
             ),
           ))
         }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::runtime::Sandbox;
-use super::{clock, watchdog, Job, Outcome, Settle};
+use super::{clock, watchdog, Caller, Job, Outcome, Settle};
 use crate::api::{LogEntry, SharedLogs};
 use crate::error::{Failure, ScriptError};
 use crate::options::{Limits, PoolConfig, MAX_STACK_BYTES};
@@ -38,7 +38,13 @@ struct Pool {
   resuming: usize,
   /// Executions started and not finished.
   in_flight: usize,
+  /// Threads waiting for a job.
   idle: usize,
+  /// Idle threads told to look for a job that have not woken yet.
+  woken: usize,
+  /// Threads preparing a sandbox before they look for a job: new ones, and ones that just
+  /// finished an execution.
+  starting: usize,
   threads: usize,
   /// Threads still running a script that was already answered for (see `watchdog`).
   abandoned: usize,
@@ -75,6 +81,8 @@ pub enum Stop {
   None,
   Cpu,
   Wall,
+  /// The caller's environment is gone (see [`Caller`]).
+  Cancelled,
 }
 
 /// One execution in progress, shared by its thread, the watchdog and the host functions.
@@ -85,6 +93,8 @@ pub struct Execution {
   clock: libc::clockid_t,
   tid: libc::pid_t,
   cpu_start: Duration,
+  /// Who asked; the watchdog stops the execution when it is gone.
+  pub caller: Caller,
   stop: AtomicU8,
   /// Read by QuickJS at every interrupt poll (see vendor/rquickjs-sys/PATCHES.md): set, it makes
   /// the script reach its interrupt handler at once instead of up to 10,000 ticks later.
@@ -107,7 +117,7 @@ struct SlotState {
 }
 
 impl Execution {
-  fn start(limits: Limits, settle: Settle) -> Execution {
+  fn start(limits: Limits, settle: Settle, caller: Caller) -> Execution {
     let clock = clock::current_thread_clock();
     let now = Instant::now();
     Execution {
@@ -117,6 +127,7 @@ impl Execution {
       clock,
       tid: clock::current_tid(),
       cpu_start: clock::cpu_time(clock),
+      caller,
       stop: AtomicU8::new(0),
       interrupt: AtomicI32::new(0),
       settle: Mutex::new(Some(settle)),
@@ -151,6 +162,7 @@ impl Execution {
     match self.stop.load(Ordering::Acquire) {
       1 => Stop::Cpu,
       2 => Stop::Wall,
+      3 => Stop::Cancelled,
       _ => Stop::None,
     }
   }
@@ -162,6 +174,7 @@ impl Execution {
       Stop::None => return,
       Stop::Cpu => 1,
       Stop::Wall => 2,
+      Stop::Cancelled => 3,
     };
     let _ = self
       .stop
@@ -265,8 +278,11 @@ impl Executor {
       self.slots.notify_all();
       return;
     }
-    if pool.can_start() {
-      if pool.idle > 0 {
+    // One more thread is needed when more jobs could start now than threads are on their way.
+    let startable = pool.queue.len().min(pool.free_slots());
+    if startable > pool.woken + pool.starting {
+      if pool.idle > pool.woken {
+        pool.woken += 1;
         self.work.notify_one();
       } else {
         self.spawn(pool);
@@ -281,16 +297,22 @@ impl Executor {
       .spawn(move || self.worker());
     if spawned.is_ok() {
       pool.threads += 1;
+      pool.starting += 1;
     }
   }
 
   fn worker(&'static self) {
-    let mut sandbox = Sandbox::new().ok();
     loop {
+      // Counted in `starting` from here (by `spawn`, or by `finish`) until it is ready for a job.
+      let prepared = Sandbox::new().ok();
+      lock(&self.pool).starting -= 1;
       let Some(job) = self.next_job() else { return };
-      let exec = Arc::new(Execution::start(job.limits, job.settle));
+      let exec = Arc::new(Execution::start(
+        job.limits,
+        job.settle,
+        job.input.caller.clone(),
+      ));
       watchdog::watch(exec.clone());
-      let prepared = sandbox.take();
       let outcome = catch_unwind(AssertUnwindSafe(|| {
         let sandbox = match prepared {
           Some(s) => s,
@@ -312,7 +334,6 @@ impl Executor {
         // The watchdog answered for this execution and already replaced this thread.
         return;
       }
-      sandbox = Sandbox::new().ok();
     }
   }
 
@@ -320,6 +341,8 @@ impl Executor {
   fn next_job(&'static self) -> Option<Job> {
     let mut pool = lock(&self.pool);
     loop {
+      // Jobs whose caller is gone are dropped unanswered: there is nobody to answer.
+      pool.queue.retain(|job| !job.input.caller.gone());
       if pool.can_start() {
         let job = pool.queue.pop_front().expect("can_start checks the queue");
         pool.running += 1;
@@ -333,6 +356,9 @@ impl Executor {
         .unwrap_or_else(|e| e.into_inner());
       pool = p;
       pool.idle -= 1;
+      if !timeout.timed_out() {
+        pool.woken = pool.woken.saturating_sub(1);
+      }
       if timeout.timed_out() && pool.threads > pool.config.max_concurrency && !pool.can_start() {
         pool.threads -= 1;
         return None;
@@ -354,6 +380,8 @@ impl Executor {
       pool.running -= 1;
     }
     pool.in_flight -= 1;
+    // This thread prepares its next sandbox and comes back for a job: count it as on its way.
+    pool.starting += 1;
     drop(slot);
     self.wake(&mut pool);
     true

@@ -8,6 +8,9 @@ pub mod executor;
 mod runtime;
 mod watchdog;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use napi_derive::napi;
 use serde_json::{Map, Value};
 
@@ -17,8 +20,25 @@ use crate::options::Limits;
 
 pub use executor::executor;
 
+/// The JavaScript environment (main thread or worker) that asked for an execution. When it is
+/// torn down — a worker terminated — nobody is left to answer: its queued executions are dropped
+/// and its running ones stopped.
+#[derive(Clone, Default)]
+pub struct Caller(Arc<AtomicBool>);
+
+impl Caller {
+  pub fn gone(&self) -> bool {
+    self.0.load(Ordering::Acquire)
+  }
+
+  pub fn mark_gone(&self) {
+    self.0.store(true, Ordering::Release);
+  }
+}
+
 /// What the host gives one execution, validated.
 pub struct ScriptInput {
+  pub caller: Caller,
   pub request_json: String,
   pub session: Map<String, Value>,
   pub variables: Map<String, Value>,

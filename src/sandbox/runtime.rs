@@ -142,18 +142,22 @@ impl Sandbox {
         .map_err(|e| self.failure(&ctx, e))
         .and_then(|_| {
           let compiled = bytecode::compile(&ctx, source, SCRIPT_NAME).map_err(|e| match e {
-            rquickjs::Error::Exception => Failure::Syntax(js_error(&ctx.catch())),
+            rquickjs::Error::Exception => {
+              // Parsing can also run out of memory or stack; only a SyntaxError is the script's.
+              let err = js_error(&ctx.catch());
+              Some(match err.name.as_str() {
+                "SyntaxError" => Failure::Syntax(err),
+                _ => self.exception_failure(err),
+              })
+            }
             e => self.failure(&ctx, e),
           })?;
           bytecode::evaluate(&ctx, compiled)
             .map(drop)
             .map_err(|e| self.failure(&ctx, e))
         });
-      let ended = self.state.borrow().ended;
-      match ran {
-        Err(_) if ended && self.state.borrow().failure.is_none() => {}
-        Err(f) => return Err(f),
-        Ok(()) => {}
+      if let Err(Some(f)) = ran {
+        return Err(f);
       }
       // Promise reactions (an `async` main, `.then` chains) run to completion too.
       // (The state is not borrowed while jobs run: they call host functions.)
@@ -208,34 +212,41 @@ impl Sandbox {
       Stop::Wall => Some(Failure::WallTimeout {
         limit_ms: exec.limits.wall_time.as_millis() as u64,
       }),
+      Stop::Cancelled => Some(Failure::Internal(
+        "the JavaScript environment that started the script was torn down".into(),
+      )),
     }
   }
 
-  /// Turns an error out of QuickJS into the failure it stands for.
-  fn failure(&self, ctx: &Ctx<'_>, e: rquickjs::Error) -> Failure {
-    if let Some(f) = self.state.borrow_mut().failure.take() {
-      return f;
-    }
-    if let Some(stop) = self.stop_failure() {
+  /// Turns an error out of QuickJS into the failure it stands for; `None` when it is the script
+  /// ending itself (`redirect`, `send`, `json`).
+  fn failure(&self, ctx: &Ctx<'_>, e: rquickjs::Error) -> Option<Failure> {
+    let host_failure = self.state.borrow_mut().failure.take();
+    if let Some(f) = host_failure.or_else(|| self.stop_failure()) {
       ctx.catch();
-      return stop;
+      return Some(f);
     }
-    match e {
+    if self.state.borrow().ended {
+      ctx.catch();
+      return None;
+    }
+    Some(match e {
       rquickjs::Error::Exception => {
         let thrown = ctx.catch();
         // When even the error object could not be allocated, QuickJS throws `null`.
         if !thrown.is_object() && self.near_memory_limit(ctx) {
-          return self.memory_failure();
+          return Some(self.memory_failure());
         }
         self.exception_failure(js_error(&thrown))
       }
       rquickjs::Error::Allocation => self.memory_failure(),
       e => Failure::Internal(e.to_string()),
-    }
+    })
   }
 
   fn exception_failure(&self, err: JsError) -> Failure {
-    if err.name == "InternalError" && err.message == "out of memory" {
+    // "out of memory", and "out of memory in regexp execution" from the regex engine.
+    if err.name == "InternalError" && err.message.starts_with("out of memory") {
       return self.memory_failure();
     }
     Failure::Exception(err)

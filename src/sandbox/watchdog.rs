@@ -60,7 +60,9 @@ fn run() {
       let cpu = e.cpu_used();
       // Past a budget: make the script reach its interrupt handler at its next poll rather
       // than up to 10,000 ticks later.
-      if cpu > e.limits.cpu_time {
+      if e.caller.gone() {
+        e.request_stop(Stop::Cancelled);
+      } else if cpu > e.limits.cpu_time {
         e.request_stop(Stop::Cpu);
       } else if now >= e.wall_deadline {
         e.request_stop(Stop::Wall);
