@@ -12,7 +12,8 @@ use rquickjs::{Ctx, Exception, Object, Value};
 use serde_json::{json, Map, Value as Json};
 
 use super::{
-  check_running, copy_in, copy_out, define, define_global, end_script, string_arg, Shared,
+  check_running, copy_in, copy_out, define, define_global, end_script, fail_script, string_arg,
+  Shared,
 };
 use crate::egress::{check_request_header, fetch, Egress, HttpRequest};
 
@@ -23,8 +24,8 @@ pub fn install<'js>(ctx: &Ctx<'js>, state: &Shared, egress: Arc<Egress>) -> rqui
     ctx,
     &http,
     "get",
-    move |ctx: Ctx<'js>, url: Value<'js>, headers: Opt<Value<'js>>| {
-      call(&ctx, &s, &e, Method::GET, url, None, headers.0)
+    move |ctx: Ctx<'js>, url: Opt<Value<'js>>, headers: Opt<Value<'js>>| {
+      call(&ctx, &s, &e, Method::GET, url.0, None, headers.0)
     },
   )?;
   let (s, e) = (state.clone(), egress.clone());
@@ -32,8 +33,8 @@ pub fn install<'js>(ctx: &Ctx<'js>, state: &Shared, egress: Arc<Egress>) -> rqui
     ctx,
     &http,
     "post",
-    move |ctx: Ctx<'js>, url: Value<'js>, body: Opt<Value<'js>>, headers: Opt<Value<'js>>| {
-      call(&ctx, &s, &e, Method::POST, url, body.0, headers.0)
+    move |ctx: Ctx<'js>, url: Opt<Value<'js>>, body: Opt<Value<'js>>, headers: Opt<Value<'js>>| {
+      call(&ctx, &s, &e, Method::POST, url.0, body.0, headers.0)
     },
   )?;
   let (s, e) = (state.clone(), egress);
@@ -42,10 +43,13 @@ pub fn install<'js>(ctx: &Ctx<'js>, state: &Shared, egress: Arc<Egress>) -> rqui
     &http,
     "request",
     move |ctx: Ctx<'js>,
-          method: Value<'js>,
-          url: Value<'js>,
+          method: Opt<Value<'js>>,
+          url: Opt<Value<'js>>,
           body: Opt<Value<'js>>,
           headers: Opt<Value<'js>>| {
+      let method = method
+        .0
+        .unwrap_or_else(|| Value::new_undefined(ctx.clone()));
       let method = string_arg(&ctx, &method, "http.request: the method")?.to_ascii_uppercase();
       let method = match method.as_str() {
         "GET" => Method::GET,
@@ -62,7 +66,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, state: &Shared, egress: Arc<Egress>) -> rqui
           ))
         }
       };
-      call(&ctx, &s, &e, method, url, body.0, headers.0)
+      call(&ctx, &s, &e, method, url.0, body.0, headers.0)
     },
   )?;
   define_global(ctx, "http", http.into_value())
@@ -73,12 +77,14 @@ fn call<'js>(
   state: &Shared,
   egress: &Egress,
   method: Method,
-  url: Value<'js>,
+  url: Option<Value<'js>>,
   body: Option<Value<'js>>,
   headers: Option<Value<'js>>,
 ) -> rquickjs::Result<Value<'js>> {
   check_running(ctx, state)?;
   let what = format!("http.{}", method.as_str().to_ascii_lowercase());
+  // A missing argument gets the same message as a mistyped one, rather than rquickjs's own.
+  let url = url.unwrap_or_else(|| Value::new_undefined(ctx.clone()));
   let url = string_arg(ctx, &url, &format!("{what}: the URL"))?;
   let mut headers = header_arg(ctx, headers, &what)?;
   let body = match body.filter(|b| !b.is_undefined() && !b.is_null()) {
@@ -139,6 +145,16 @@ fn call<'js>(
     // The watchdog answered for this execution while it waited.
     return Err(end_script(ctx, state));
   };
+  if std::time::Instant::now() >= deadline {
+    // The wait used up the wall-clock budget: the script ends here, as it would at its next
+    // interrupt poll, rather than finishing on borrowed time.
+    let limit_ms = exec.limits.wall_time.as_millis() as u64;
+    return Err(fail_script(
+      ctx,
+      state,
+      crate::error::Failure::WallTimeout { limit_ms },
+    ));
+  }
   let result = match outcome {
     Ok(r) => {
       let headers: Map<String, Json> = r

@@ -48,8 +48,17 @@ pub enum HttpFailure {
     target: String,
     reason: String,
   },
+  /// The egress proxy could not complete the request (it could not resolve, reach or read the
+  /// destination, or a limit of its own was hit).
+  ProxyFailed {
+    target: String,
+    rule: String,
+    reason: String,
+  },
   Dns(String),
   Timeout(u128),
+  /// The execution's wall-clock budget was spent before the request could be sent.
+  BudgetSpent,
   TooLarge(usize),
   TooManyRedirects(u32),
   Tls(String),
@@ -82,8 +91,22 @@ impl fmt::Display for HttpFailure {
         f,
         "the egress proxy refused the request to {target}: {reason}"
       ),
+      HttpFailure::ProxyFailed {
+        target,
+        rule,
+        reason,
+      } => {
+        write!(
+          f,
+          "the egress proxy could not complete the request to {target} ({rule}): {reason}"
+        )
+      }
       HttpFailure::Dns(host) => write!(f, "DNS lookup failed for {host}"),
       HttpFailure::Timeout(ms) => write!(f, "the request timed out after {ms} ms"),
+      HttpFailure::BudgetSpent => write!(
+        f,
+        "the request was not sent: the script's wall-clock time (wallTimeMs) is used up"
+      ),
       HttpFailure::TooLarge(n) => write!(f, "the response body exceeded the limit of {n} bytes"),
       HttpFailure::TooManyRedirects(n) => write!(f, "too many redirects (more than {n})"),
       HttpFailure::Tls(detail) => write!(f, "TLS failed: {detail}"),
@@ -114,6 +137,10 @@ pub async fn fetch(
     })?;
     if let TargetHost::Domain(host) = &target.host {
       check_resolved(egress, host, target.port, hop_deadline).await?;
+    }
+    if Instant::now() >= deadline {
+      // Not even a connection is started past the end of the execution.
+      return Err(HttpFailure::BudgetSpent);
     }
     let parsed = target
       .url
@@ -178,20 +205,34 @@ async fn check_resolved(
   port: u16,
   deadline: Instant,
 ) -> Result<(), HttpFailure> {
-  let lookup = tokio::net::lookup_host((host, port));
   let resolve_deadline = deadline.min(Instant::now() + std::time::Duration::from_secs(2));
-  if let Ok(Ok(addrs)) = tokio::time::timeout_at(resolve_deadline.into(), lookup).await {
-    for addr in addrs {
-      if let Err(denial) = egress.policy.check_addr(addr.ip()) {
-        return Err(HttpFailure::BlockedByDns {
-          host: host.to_string(),
-          ip: addr.ip(),
-          denial,
-        });
+  // `name.` is the same name as `name`, but /etc/hosts only answers for the spelling without the
+  // dot: both are judged, so a trailing dot cannot hide an address from this check.
+  for name in lookup_names(host) {
+    let lookup = tokio::net::lookup_host((name, port));
+    if let Ok(Ok(addrs)) = tokio::time::timeout_at(resolve_deadline.into(), lookup).await {
+      for addr in addrs {
+        if let Err(denial) = egress.policy.check_addr(addr.ip()) {
+          return Err(HttpFailure::BlockedByDns {
+            host: host.to_string(),
+            ip: addr.ip(),
+            denial,
+          });
+        }
       }
     }
   }
   Ok(())
+}
+
+/// The spellings of a host name to resolve: as given, and without its trailing dots.
+fn lookup_names(host: &str) -> Vec<&str> {
+  let bare = host.trim_end_matches('.');
+  if bare == host || bare.is_empty() {
+    vec![host]
+  } else {
+    vec![host, bare]
+  }
 }
 
 type Hop = (u16, Vec<(String, String)>, Option<String>, String);
@@ -203,7 +244,14 @@ async fn read(egress: &Egress, url: &Url, mut resp: reqwest::Response) -> Result
   if status == StatusCode::PROXY_AUTHENTICATION_REQUIRED && from_proxy("proxy-authenticate") {
     return Err(HttpFailure::ProxyAuth);
   }
+  // Our egress proxy marks the answers it gives itself: refusals by the policy, and failures to
+  // reach the destination. They are not the destination's responses.
   let denied = resp.headers().get("x-egress-denied").is_some();
+  let proxy_error = resp
+    .headers()
+    .get("x-egress-error")
+    .and_then(|v| v.to_str().ok())
+    .map(str::to_string);
   let location = match status.as_u16() {
     301 | 302 | 303 | 307 | 308 => resp
       .headers()
@@ -244,17 +292,17 @@ async fn read(egress: &Egress, url: &Url, mut resp: reqwest::Response) -> Result
       reason: body.trim().to_string(),
     });
   }
-  if status == StatusCode::BAD_GATEWAY && resp_is_proxy_dns_failure(&body) {
-    return Err(HttpFailure::Dns(
-      url.host_str().unwrap_or_default().to_string(),
-    ));
+  if let Some(rule) = proxy_error.filter(|_| status.is_client_error() || status.is_server_error()) {
+    return Err(match rule.as_str() {
+      "resolve-failed" => HttpFailure::Dns(url.host_str().unwrap_or_default().to_string()),
+      _ => HttpFailure::ProxyFailed {
+        target: authority(url),
+        rule,
+        reason: body.trim().to_string(),
+      },
+    });
   }
   Ok((status.as_u16(), headers, None, body))
-}
-
-fn resp_is_proxy_dns_failure(body: &str) -> bool {
-  let b = body.to_ascii_lowercase();
-  b.contains("dns") || b.contains("resolve")
 }
 
 fn authority(url: &Url) -> String {
@@ -265,56 +313,152 @@ fn authority(url: &Url) -> String {
   )
 }
 
-/// Names a transport error in plain words. reqwest reports proxy, tunnel and TLS problems only in
-/// its error chain, so the chain is read; the proxy URL it holds never carries credentials.
+/// Names a transport error in plain words, from the causes reqwest chains up (proxy, tunnel and
+/// TLS problems are only told there).
 fn describe(egress: &Egress, url: &Url, e: &reqwest::Error) -> HttpFailure {
-  let mut chain = String::new();
-  let mut source: Option<&dyn std::error::Error> = Some(e);
-  while let Some(s) = source {
-    if !chain.is_empty() {
-      chain.push_str(": ");
-    }
-    chain.push_str(&s.to_string());
-    source = s.source();
-  }
-  let lower = chain.to_ascii_lowercase();
-  if e.is_timeout() {
+  transport_failure(egress, url, &causes(e), e.is_timeout(), e.is_connect())
+}
+
+fn transport_failure(
+  egress: &Egress,
+  url: &Url,
+  causes: &str,
+  timeout: bool,
+  connect: bool,
+) -> HttpFailure {
+  let lower = causes.to_ascii_lowercase();
+  if timeout {
     return HttpFailure::Timeout(egress.timeout.as_millis());
   }
-  if lower.contains("proxy authentication")
-    || lower.contains("proxy authorization")
-    || lower.contains("407")
-  {
+  if lower.contains("proxy authentication") || lower.contains("proxy authorization") {
     return HttpFailure::ProxyAuth;
   }
-  if lower.contains("unsuccessful tunnel") || lower.contains("tunnel") && lower.contains("403") {
+  // hyper-util's words for a proxy that answered CONNECT with another status than 200, or hung
+  // up instead of answering: the proxy was reached, and it would not open the tunnel.
+  if lower.contains("tunnel error: unsuccessful")
+    || lower.contains("tunnel error: unexpected end of file")
+  {
     return HttpFailure::ProxyRefused {
       target: authority(url),
       reason: "the proxy would not open a tunnel (the destination is blocked or unreachable from the proxy)".into(),
     };
   }
   if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
-    return HttpFailure::Tls(scrub(&chain));
+    return HttpFailure::Tls(causes.to_string());
   }
-  if e.is_connect() {
+  if connect {
     let detail = if lower.contains("refused") {
       "connection refused".to_string()
     } else {
-      scrub(&chain)
+      causes.to_string()
     };
     return HttpFailure::ProxyUnreachable {
       proxy: egress.proxy.clone(),
       detail,
     };
   }
-  HttpFailure::Other(scrub(&chain))
+  HttpFailure::Other(causes.to_string())
 }
 
-/// Drops the URL reqwest prefixes to its messages ("error sending request for url (…)"): the
-/// caller already knows it.
-fn scrub(chain: &str) -> String {
-  match chain.find("): ") {
-    Some(i) if chain.starts_with("error sending request for url") => chain[i + 3..].to_string(),
-    _ => chain.to_string(),
+/// The error and its sources, joined, without the URL reqwest puts in its own message: the caller
+/// knows it, and a port or a path (`:4070`, `/certificate`) must not be read as a cause.
+fn causes(e: &reqwest::Error) -> String {
+  let top = match e.url() {
+    Some(url) => e.to_string().replace(&format!(" for url ({url})"), ""),
+    None => e.to_string(),
+  };
+  let mut parts = Vec::new();
+  if top != "error sending request" {
+    parts.push(top);
+  }
+  let mut source = std::error::Error::source(e);
+  while let Some(s) = source {
+    parts.push(s.to_string());
+    source = s.source();
+  }
+  parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn failure(causes: &str, connect: bool) -> String {
+    let egress = super::super::egress_for(r#"{"url":"http://127.0.0.1:9"}"#).unwrap();
+    let url = Url::parse("https://127.0.0.1:4070/certificate").unwrap();
+    transport_failure(&egress, &url, causes, false, connect).to_string()
+  }
+
+  #[test]
+  fn a_name_with_a_trailing_dot_is_also_resolved_without_it() {
+    assert_eq!(lookup_names("api.example.com"), ["api.example.com"]);
+    assert_eq!(
+      lookup_names("api.example.com."),
+      ["api.example.com.", "api.example.com"]
+    );
+    assert_eq!(
+      lookup_names("api.example.com.."),
+      ["api.example.com..", "api.example.com"]
+    );
+  }
+
+  #[test]
+  fn a_proxy_that_will_not_open_a_tunnel_was_reached_and_refused() {
+    for causes in [
+      "client error (Connect): tunnel error: unsuccessful",
+      "client error (Connect): tunnel error: unexpected end of file",
+    ] {
+      assert_eq!(
+        failure(causes, true),
+        "the egress proxy refused the request to 127.0.0.1:4070: the proxy would not open a \
+         tunnel (the destination is blocked or unreachable from the proxy)"
+      );
+    }
+  }
+
+  #[test]
+  fn a_proxy_that_cannot_be_connected_to_is_unreachable() {
+    assert_eq!(
+      failure(
+        "client error (Connect): tunnel error: failed to create underlying connection: \
+         tcp connect error: Connection refused (os error 111)",
+        true
+      ),
+      "the egress proxy at http://127.0.0.1:9 is unreachable: connection refused"
+    );
+  }
+
+  #[test]
+  fn credentials_refused_by_the_proxy_are_named_as_such() {
+    assert_eq!(
+      failure(
+        "client error (Connect): tunnel error: proxy authorization required",
+        true
+      ),
+      "the egress proxy refused the credentials (407 Proxy Authentication Required)"
+    );
+  }
+
+  #[test]
+  fn the_url_of_a_request_is_not_read_as_its_cause() {
+    // A proxy port with nothing listening, and a URL that names a status and TLS.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = format!(r#"{{"url":"http://{}"}}"#, dead.local_addr().unwrap());
+    drop(dead);
+    let egress = super::super::egress_for(&proxy).unwrap();
+    let url = Url::parse("http://127.0.0.1:4070/407/certificate").unwrap();
+    let error = crate::io::runtime()
+      .block_on(egress.client.get(url.clone()).send())
+      .unwrap_err();
+    let causes = causes(&error);
+    assert!(
+      !causes.contains("4070") && !causes.contains("certificate"),
+      "{causes}"
+    );
+    let message = describe(&egress, &url, &error).to_string();
+    assert!(
+      message.ends_with("is unreachable: connection refused"),
+      "{message}"
+    );
   }
 }

@@ -81,9 +81,38 @@ fn build(c: ProxyConfig) -> Result<Egress, ArgError> {
         .ok_or_else(|| invalid(&format!("headers.{name}"), "must be a string"))?;
       let n = HeaderName::from_bytes(name.as_bytes())
         .map_err(|_| invalid("headers", format!("has an invalid header name {name:?}")))?;
+      if matches!(
+        n.as_str(),
+        "host"
+          | "connection"
+          | "content-length"
+          | "transfer-encoding"
+          | "te"
+          | "upgrade"
+          | "proxy-authorization"
+      ) {
+        let hint = if n == "proxy-authorization" {
+          " (give username and password)"
+        } else {
+          ""
+        };
+        return Err(invalid(
+          "headers",
+          format!("cannot set the {n} header{hint}"),
+        ));
+      }
       let v = HeaderValue::from_str(value)
         .map_err(|_| invalid(&format!("headers.{name}"), "is not a valid header value"))?;
       map.insert(n, v);
+    }
+    // Plain-HTTP requests carry these headers to the proxy in the request it forwards; naming them
+    // in `Connection` makes them hop-by-hop, so a proxy must drop them (RFC 9110 §7.6.1) and they
+    // stay for the proxy alone. CONNECT requests never reach the destination anyway.
+    if !map.is_empty() {
+      let names: Vec<&str> = map.keys().map(HeaderName::as_str).collect();
+      let connection =
+        HeaderValue::from_str(&names.join(", ")).expect("header names are valid values");
+      map.insert(reqwest::header::CONNECTION, connection);
     }
     proxy = proxy.headers(map);
   }
@@ -133,7 +162,10 @@ fn build(c: ProxyConfig) -> Result<Egress, ArgError> {
   })
 }
 
+/// Decodes userinfo from the proxy URL. The form decoder is used for its percent-decoding only:
+/// in userinfo a `+` is itself, not a space.
 fn percent_decode(s: &str) -> String {
+  let s = s.replace('+', "%2B");
   url::form_urlencoded::parse(format!("x={s}").as_bytes())
     .next()
     .map(|(_, v)| v.into_owned())
@@ -187,6 +219,12 @@ mod tests {
       (5, 5, 1 << 20)
     );
     assert_eq!(e.timeout, Duration::from_secs(10));
+  }
+
+  #[test]
+  fn userinfo_in_the_proxy_url_is_percent_decoded_and_a_plus_stays_a_plus() {
+    assert_eq!(percent_decode("a+b%40c%3Ad%2B"), "a+b@c:d+");
+    assert_eq!(percent_decode("%E2%9C%93 x"), "\u{2713} x");
   }
 
   #[test]

@@ -1,0 +1,81 @@
+'use strict';
+
+// Helpers shared by the egress specs (http, ssrf): a proxyConfig that reaches the loopback test
+// servers, a way to run a few lines of script and get back what they returned, and the test
+// servers in a process of their own (so that timing the event loop measures the addon alone).
+const { fork } = require('node:child_process');
+const { runBackendScript } = require('../..');
+
+/**
+ * The proxyConfig of the seed examples: through `proxy` with its credentials, with 127.0.0.0/8
+ * lifted from the policy so the loopback test servers can be reached.
+ */
+function loopbackConfig(proxy, extra = {}) {
+  return {
+    url: proxy.url,
+    username: proxy.username,
+    password: proxy.password,
+    allowedRanges: ['127.0.0.0/8'],
+    ...extra,
+  };
+}
+
+/**
+ * Runs `body` as the body of a function inside a script; resolves with what it returned (as
+ * JSON) and the whole result of the execution.
+ */
+async function evaluate(body, proxyConfig, options = null) {
+  const result = await runBackendScript(`setVariable('value', (function () {\n${body}\n})())`, null, proxyConfig, options);
+  return { value: result.variables.value, result };
+}
+
+/** What `http.get(url)` returned in a script run with `proxyConfig`. */
+async function get(url, proxyConfig, options) {
+  const { value } = await evaluate(`return http.get(${JSON.stringify(url)})`, proxyConfig, options);
+  return value;
+}
+
+/** Forgets what the servers recorded so far. */
+function clearRecords(...servers) {
+  for (const server of servers) {
+    if (server.hits) server.hits.length = 0;
+    if (server.requests) server.requests.length = 0;
+  }
+}
+
+/**
+ * Starts an upstream and the authenticated proxy in a child process.
+ * @returns {Promise<{ upstream: string, proxy: { url: string, username: string, password: string },
+ *   counts(): Promise<{ hits: number, requests: number }>, close(): void }>}
+ */
+async function startServersInChild() {
+  const child = fork(__filename, [], { stdio: 'inherit' });
+  const ready = await new Promise((resolve, reject) => {
+    child.once('message', resolve);
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`the test servers' process exited early (${code})`)));
+  });
+  return {
+    ...ready,
+    counts: () =>
+      new Promise((resolve) => {
+        child.once('message', resolve);
+        child.send('counts');
+      }),
+    close: () => child.disconnect(),
+  };
+}
+
+if (require.main === module) {
+  // The child's side of startServersInChild().
+  const { startUpstream } = require('./upstream');
+  const { startAuthProxy } = require('./proxy');
+  (async () => {
+    const [upstream, proxy] = await Promise.all([startUpstream(), startAuthProxy()]);
+    process.send({ upstream: upstream.url, proxy: { url: proxy.url, username: proxy.username, password: proxy.password } });
+    process.on('message', () => process.send({ hits: upstream.hits.length, requests: proxy.requests.length }));
+    process.on('disconnect', () => process.exit(0));
+  })();
+}
+
+module.exports = { loopbackConfig, evaluate, get, clearRecords, startServersInChild };
