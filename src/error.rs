@@ -25,6 +25,8 @@ pub enum Failure {
   OutputLimit { limit_bytes: u64 },
   /// More executions were waiting than `maxQueue` allows.
   Busy { max_queue: u32 },
+  /// A page's template does not compile, fails while rendering, or runs out of fuel.
+  Template { message: String, line: Option<u32> },
   /// A defect in the addon itself; the message says where.
   Internal(String),
 }
@@ -49,6 +51,7 @@ impl Failure {
       Failure::Memory { .. } => "ERR_SCRIPT_MEMORY",
       Failure::OutputLimit { .. } => "ERR_SCRIPT_OUTPUT_LIMIT",
       Failure::Busy { .. } => "ERR_SCRIPT_BUSY",
+      Failure::Template { .. } => "ERR_PAGE_TEMPLATE",
       Failure::Internal(_) => "ERR_SCRIPT_INTERNAL",
     }
   }
@@ -56,6 +59,7 @@ impl Failure {
   fn position(&self) -> (Option<u32>, Option<u32>) {
     match self {
       Failure::Syntax(e) | Failure::Exception(e) => (e.line, e.column),
+      Failure::Template { line, .. } => (*line, None),
       _ => (None, None),
     }
   }
@@ -90,6 +94,7 @@ impl fmt::Display for Failure {
                 f,
                 "too many scripts are waiting to run ({max_queue} queued); try again later or raise maxQueue with configure()"
             ),
+            Failure::Template { message, .. } => f.write_str(message),
             Failure::Internal(what) => write!(f, "internal error in backend-scripts: {what}"),
         }
   }

@@ -58,10 +58,7 @@ pub fn render_page<'env>(
     })
     .map_err(PageError::Arg)
     .and_then(|(html, input, limits)| {
-      let page = prepare(&html).map_err(|error| PageError::Template {
-        error,
-        logs: Vec::new(),
-      })?;
+      let page = prepare(&html).map_err(|error| PageError::template(error, Vec::new()))?;
       Ok((page, input, limits))
     });
   match parts {
@@ -150,10 +147,7 @@ fn finish(page: &Page, outcome: Outcome, max_bytes: usize) -> Result<PageResult,
       },
       out.logs,
     ))),
-    Ok(Err(RenderError::Template(error))) => Err(PageError::Template {
-      error,
-      logs: out.logs,
-    }),
+    Ok(Err(RenderError::Template(error))) => Err(PageError::template(error, out.logs)),
     Err(_) => Err(PageError::Script(ScriptError::new(
       Failure::Internal("the page template panicked while rendering".into()),
       out.logs,
