@@ -1,8 +1,10 @@
 'use strict';
 
 // Scripts call external APIs with `http.*`, only through the site's authenticated egress proxy,
-// within per-execution limits (issue 3). Every target is a server on 127.0.0.1 started here, and
-// the proxy is a real one (proxy-chain) that checks Basic credentials.
+// within per-execution limits (issue 3). Every target is a server on 127.0.0.1 started here. The
+// proxy is the package's own (startEgressProxy), which checks Basic credentials and enforces the
+// policy itself; a third-party one (proxy-chain) shows the seed examples work through it too, and
+// lets the tests that need it see the raw request a proxy receives.
 const { execFile } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -12,7 +14,7 @@ const path = require('node:path');
 const { monitorEventLoopDelay } = require('node:perf_hooks');
 const { runBackendScript } = require('..');
 const { startUpstream } = require('./support/upstream');
-const { startAuthProxy, startDeadPort } = require('./support/proxy');
+const { startPackageProxy, startAuthProxy, startDeadPort } = require('./support/proxy');
 const { getTls } = require('./support/tls');
 const { loopbackConfig, evaluate, get, clearRecords, startServersInChild } = require('./support/egress');
 const { failureOf, timed } = require('./support/scripts');
@@ -22,24 +24,40 @@ const q = JSON.stringify;
 let upstream; // plain HTTP
 let secure; // HTTPS, certificate from the test CA
 let other; // a second plain HTTP origin
-let proxy;
+let proxy; // the package's egress proxy
+let thirdParty; // proxy-chain, which records the raw requests it receives
 let caPem;
 let config; // the seed examples' proxyConfig
+let countedBefore; // proxy.stats().requests when the test began
 
 beforeAll(async () => {
-  [upstream, secure, other, proxy, { caPem }] = await Promise.all([
+  [upstream, secure, other, proxy, thirdParty, { caPem }] = await Promise.all([
     startUpstream(),
     startUpstream({ tls: true }),
     startUpstream(),
+    startPackageProxy(),
     startAuthProxy(),
     getTls(),
   ]);
   config = loopbackConfig(proxy, { ca: caPem, timeoutMs: 1000 });
 });
 
-afterAll(() => Promise.all([upstream, secure, other, proxy].map((server) => server.close())));
+afterAll(() => Promise.all([upstream, secure, other, proxy, thirdParty].map((server) => server.close())));
 
-beforeEach(() => clearRecords(upstream, secure, other, proxy));
+beforeEach(async () => {
+  await clearRecords(upstream, secure, other, proxy, thirdParty);
+  countedBefore = proxy.stats().requests;
+});
+
+/** Asserts that no request reached the package's proxy since the test began. */
+async function expectNothingReachedProxy() {
+  await proxy.settled();
+  expect(proxy.requests).toEqual([]);
+  expect(proxy.stats().requests).toBe(countedBefore);
+}
+
+/** What the package's proxy recorded for a request it let through. */
+const allowed = (method, target) => ({ method, target, allowed: true, rule: null, username: 'egress' });
 
 function basicAuth(username, password) {
   return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
@@ -110,17 +128,27 @@ describe('the http global', () => {
   });
 });
 
-describe('the seed examples, end to end through the authenticated proxy', () => {
+const CREDENTIALS = { 'proxy-authorization': basicAuth('egress', 'secret') };
+
+describe.each([
+  ['the package’s egress proxy', () => proxy, allowed],
+  // Its records hold the raw request: the credentials the addon sent it.
+  ['a third-party proxy (proxy-chain)', () => thirdParty, (method, target) => ({ method, target, headers: expect.objectContaining(CREDENTIALS) })],
+])('the seed examples, end to end through %s', (_name, via, reached) => {
+  let viaConfig;
+  beforeAll(() => {
+    viaConfig = loopbackConfig(via(), { ca: caPem, timeoutMs: 1000 });
+  });
+
   it('GETs JSON from an API', async () => {
     const { value } = await evaluate(
       `const res = http.get(${q(`${upstream.url}/json`)});
        return { status: res.status, type: res.headers['content-type'], data: JSON.parse(res.body), error: res.error }`,
-      config,
+      viaConfig,
     );
     expect(value).toEqual({ status: 200, type: 'application/json', data: { ok: true, items: [1, 2, 3] } });
-    expect(proxy.requests).toEqual([
-      expect.objectContaining({ method: 'GET', target: `${upstream.url}/json`, headers: expect.objectContaining({ 'proxy-authorization': basicAuth('egress', 'secret') }) }),
-    ]);
+    await via().settled();
+    expect(via().requests).toEqual([reached('GET', `${upstream.url}/json`)]);
     expect(upstream.hits).toHaveLength(1);
     expect(upstream.hits[0].headers).not.toHaveProperty('proxy-authorization');
   });
@@ -130,70 +158,67 @@ describe('the seed examples, end to end through the authenticated proxy', () => 
     const { value } = await evaluate(
       `const good = ${validate('good-token')}, bad = ${validate('stolen')};
        return [good.status, JSON.parse(good.body), bad.status, JSON.parse(bad.body)]`,
-      config,
+      viaConfig,
     );
     expect(value).toEqual([200, { valid: true, user: { name: 'Ada', email: 'ada@example.com' } }, 401, { valid: false }]);
-    expect(proxy.requests.map((r) => `${r.method} ${r.target}`)).toEqual([
-      `POST ${upstream.url}/auth/validate`,
-      `POST ${upstream.url}/auth/validate`,
-    ]);
-    expect(proxy.requests.every((r) => r.headers['proxy-authorization'] === basicAuth('egress', 'secret'))).toBe(true);
+    await via().settled();
+    expect(via().requests).toEqual([reached('POST', `${upstream.url}/auth/validate`), reached('POST', `${upstream.url}/auth/validate`)]);
     expect(upstream.hits.map((hit) => hit.body)).toEqual(['{"token":"good-token"}', '{"token":"stolen"}']);
     for (const hit of upstream.hits) expect(hit.headers).not.toHaveProperty('proxy-authorization');
   });
 
   it('reaches an https API through a CONNECT tunnel, trusting the CA given as `ca`', async () => {
     // A configuration of its own, so that no tunnel kept alive by another test is reused.
-    const res = await get(`${secure.url}/json`, { ...config, timeoutMs: 999 });
+    const res = await get(`${secure.url}/json`, { ...viaConfig, timeoutMs: 999 });
     expect(res).toMatchObject({ status: 200, body: '{"ok":true,"items":[1,2,3]}' });
-    expect(proxy.requests).toEqual([
-      expect.objectContaining({ method: 'CONNECT', target: `127.0.0.1:${secure.port}`, headers: expect.objectContaining({ 'proxy-authorization': basicAuth('egress', 'secret') }) }),
-    ]);
+    // The package's proxy reports a tunnel when it closes: here, when it finds it idle.
+    await via().settled();
+    expect(via().requests).toEqual([reached('CONNECT', `127.0.0.1:${secure.port}`)]);
     expect(secure.hits).toHaveLength(1);
     expect(secure.hits[0].headers).not.toHaveProperty('proxy-authorization');
   });
+});
 
-  it('refuses an https API whose certificate is not trusted, with status 0', async () => {
+describe('proxyConfig', () => {
+  it('is refused for an https API whose certificate is not trusted, with status 0', async () => {
     const res = await get(`${secure.url}/json`, { ...config, ca: undefined });
     expect(res).toEqual({ status: 0, headers: {}, body: '', error: expect.stringMatching(/^TLS failed: .*UnknownIssuer/) });
     expect(secure.hits).toEqual([]);
   });
 
   it('takes the credentials from userinfo in the proxy URL, percent-decoded, a "+" staying a "+"', async () => {
-    const picky = await startAuthProxy({ username: 'egress', password: 'p+ss@w:rd/1' });
+    const picky = await startPackageProxy({ username: 'egress', password: 'p+ss@w:rd/1' });
     try {
       const url = `http://egress:${encodeURIComponent('p+ss@w:rd/1').replace('%2B', '+')}@127.0.0.1:${picky.port}`;
       const res = await get(`${upstream.url}/json`, { url, allowedRanges: ['127.0.0.0/8'] });
+      // The proxy compares the password exactly: a 200 is the proof it was decoded right.
       expect(res.status).toBe(200);
-      expect(picky.requests[0].headers['proxy-authorization']).toBe(basicAuth('egress', 'p+ss@w:rd/1'));
+      await picky.settled();
+      expect(picky.requests).toEqual([allowed('GET', `${upstream.url}/json`)]);
     } finally {
       await picky.close();
     }
   });
 
-  it('marks proxyConfig.headers hop-by-hop, so the package proxy drops them from plain-HTTP requests', async () => {
-    const { startEgressProxy } = require('..');
-    const own = await startEgressProxy({ credentials: [{ username: 'egress', password: 'secret' }], allowedRanges: ['127.0.0.0/8'] });
-    try {
-      const res = await get(`${upstream.url}/echo`, { ...config, url: own.url, headers: { 'x-egress-tenant': 'acme' } });
-      expect(res.status).toBe(200);
-      expect(JSON.parse(res.body).headers).not.toHaveProperty('x-egress-tenant');
-    } finally {
-      await own.close();
-    }
+  it('marks its headers hop-by-hop, so the package proxy drops them from plain-HTTP requests', async () => {
+    const res = await get(`${upstream.url}/echo`, { ...config, headers: { 'x-egress-tenant': 'acme' } });
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body).headers).not.toHaveProperty('x-egress-tenant');
   });
 
-  it('refuses proxyConfig.headers that would replace the credentials or the framing', async () => {
+  it('sends its headers in the CONNECT request, not through the tunnel to the upstream, through a third-party proxy', async () => {
+    const res = await get(`${secure.url}/echo`, { ...loopbackConfig(thirdParty, { ca: caPem }), headers: { 'x-egress-tenant': 'acme' } });
+    expect(res.status).toBe(200);
+    expect(thirdParty.requests).toEqual([
+      { method: 'CONNECT', target: `127.0.0.1:${secure.port}`, headers: expect.objectContaining({ 'x-egress-tenant': 'acme', ...CREDENTIALS }) },
+    ]);
+    expect(JSON.parse(res.body).headers).not.toHaveProperty('x-egress-tenant');
+  });
+
+  it('refuses headers that would replace the credentials or the framing', async () => {
     for (const name of ['Proxy-Authorization', 'host', 'connection', 'content-length']) {
       await expect(runBackendScript('1', null, { ...config, headers: { [name]: 'x' } })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
     }
-  });
-
-  it('sends proxyConfig.headers to the proxy, and not through a tunnel to the upstream', async () => {
-    const res = await get(`${secure.url}/echo`, { ...config, headers: { 'x-egress-tenant': 'acme' } });
-    expect(res.status).toBe(200);
-    expect(proxy.requests[0].headers['x-egress-tenant']).toBe('acme');
-    expect(JSON.parse(res.body).headers).not.toHaveProperty('x-egress-tenant');
   });
 });
 
@@ -284,7 +309,7 @@ describe('misuse throws an error the script can catch', () => {
     expect(errors[0].message).toBe('http.get: the URL must be a string, not number');
     expect(errors[1].message).toBe('http.get: the URL must be a string, not undefined');
     expect(errors[2].message).toBe('http.request: the method must be a string, not undefined');
-    expect(proxy.requests).toEqual([]);
+    await expectNothingReachedProxy();
   });
 
   it('for a body on GET or HEAD', async () => {
@@ -293,7 +318,7 @@ describe('misuse throws an error the script can catch', () => {
       { name: 'TypeError', message: 'http.get: a GET request cannot have a body' },
       { name: 'TypeError', message: 'http.head: a HEAD request cannot have a body' },
     ]);
-    expect(proxy.requests).toEqual([]);
+    await expectNothingReachedProxy();
   });
 
   it('and misuse counts for no request', async () => {
@@ -314,7 +339,7 @@ describe('header smuggling', () => {
   ])('is refused with a TypeError for %s in a value', async (_what, value) => {
     const [error] = await thrown([`() => http.get(${url()}, { 'x-a': '${value}' })`]);
     expect(error).toEqual({ name: 'TypeError', message: expect.stringContaining('the value of x-a contains a control character') });
-    expect(proxy.requests).toEqual([]);
+    await expectNothingReachedProxy();
   });
 
   const forbidden = [
@@ -339,7 +364,7 @@ describe('header smuggling', () => {
   it.each(forbidden)('is refused with a TypeError for the %s header', async (name) => {
     const [error] = await thrown([`() => http.post(${url()}, 'x', { ${q(name)}: '1' })`]);
     expect(error).toEqual({ name: 'TypeError', message: `http.post: the ${name.toLowerCase()} header cannot be set by scripts` });
-    expect(proxy.requests).toEqual([]);
+    await expectNothingReachedProxy();
   });
 
   it('is refused with a TypeError for a malformed header name', async () => {
@@ -398,7 +423,7 @@ describe('maxRequests', () => {
     );
     expect(value).toEqual([0, 0, 0, 0, 0, 'HTTP request limit reached: 5 per script execution']);
     expect(result.stats.httpRequests).toBe(5);
-    expect(proxy.requests).toEqual([]);
+    await expectNothingReachedProxy();
   });
 
   it('ends a redirect chain that uses up the limit with status 0, and says so', async () => {
@@ -577,7 +602,11 @@ describe('the execution’s wall-clock budget', () => {
       // within the budget and its grace, not after 5 s, and no later request is started.
       expect(ms).toBeLessThan(1000);
       expect(error).toMatchObject({ code: 'ERR_SCRIPT_TIMEOUT', message: 'script exceeded its wall-clock time limit of 400 ms' });
-      expect(proxy.requests).toHaveLength(1);
+      // The proxy saw one request, and the client leave before the upstream answered.
+      await proxy.settled();
+      expect(proxy.requests).toEqual([
+        { method: 'GET', target: `${upstream.url}/slow?ms=5000`, allowed: false, rule: 'client-closed', username: 'egress' },
+      ]);
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(tap.events.map((e) => e.event)).toEqual(['open', 'close']);
       expect(tap.events[1].ms).toBeLessThan(1000);
@@ -596,7 +625,8 @@ describe('when the proxy cannot be used', () => {
   ])('wrong proxy credentials give status 0 and a clear error, for an %s target', async (_scheme, target) => {
     const res = await get(`${target().url}/json`, { ...config, password: 'wrong-password' });
     expect(res).toEqual({ status: 0, headers: {}, body: '', error: refusedCredentials });
-    expect(proxy.requests).toHaveLength(1);
+    await proxy.settled();
+    expect(proxy.requests).toEqual([expect.objectContaining({ allowed: false, rule: 'proxy-auth', username: 'egress' })]);
     expect(target().hits).toEqual([]);
   });
 
@@ -617,7 +647,8 @@ describe('when the proxy cannot be used', () => {
     expect(res.error).toBe(
       `the egress proxy refused the request to 127.0.0.1:${dead}: the proxy would not open a tunnel (the destination is blocked or unreachable from the proxy)`,
     );
-    expect(proxy.requests).toEqual([expect.objectContaining({ method: 'CONNECT', target: `127.0.0.1:${dead}` })]);
+    await proxy.settled();
+    expect(proxy.requests).toEqual([expect.objectContaining({ method: 'CONNECT', target: `127.0.0.1:${dead}`, allowed: false, rule: 'connect-failed' })]);
   });
 
   it('never puts the credentials in a message, a log or an error', async () => {
@@ -675,6 +706,7 @@ describe('environment proxy variables', () => {
       [200, null],
       [200, null],
     ]);
+    await proxy.settled();
     expect(proxy.requests.map((r) => r.method)).toEqual(['GET', 'CONNECT']);
   });
 });

@@ -2,16 +2,16 @@
 
 // The egress policy holds against SSRF (issue 3): every attempt at the host's own network is
 // refused with status 0 and an error naming the rule, before anything is sent: nothing reaches the
-// proxy, nothing reaches the upstream. The only real target is the upstream on 127.0.0.1, which
-// each loopback spelling below aims at (by its port), so a spelling that slipped through would
-// show up in its hits; everything else is refused before a packet leaves, inside a network
-// namespace that has nothing but loopback anyway.
+// proxy (the package's own, which would apply the policy again), nothing reaches the upstream. The
+// only real target is the upstream on 127.0.0.1, which each loopback spelling below aims at (by
+// its port), so a spelling that slipped through would show up in its hits; everything else is
+// refused before a packet leaves, inside a network namespace that has nothing but loopback anyway.
 const { execFile, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { startUpstream } = require('./support/upstream');
-const { startAuthProxy } = require('./support/proxy');
+const { startPackageProxy } = require('./support/proxy');
 const { loopbackConfig, evaluate, get, clearRecords } = require('./support/egress');
 
 const q = JSON.stringify;
@@ -22,7 +22,7 @@ let strict; // the built-in policy alone: no allowedRanges
 let port;
 
 beforeAll(async () => {
-  [upstream, proxy] = await Promise.all([startUpstream(), startAuthProxy()]);
+  [upstream, proxy] = await Promise.all([startUpstream(), startPackageProxy()]);
   strict = { url: proxy.url, username: proxy.username, password: proxy.password };
   port = upstream.port;
 });
@@ -31,12 +31,20 @@ afterAll(() => Promise.all([upstream.close(), proxy.close()]));
 
 beforeEach(() => clearRecords(upstream, proxy));
 
+/** Asserts that nothing reached the proxy since it counted `countedBefore` requests. */
+async function expectNothingReachedProxy(countedBefore) {
+  await proxy.settled();
+  expect(proxy.requests).toEqual([]);
+  expect(proxy.stats().requests).toBe(countedBefore);
+}
+
 /** Asserts that `http.get(url)` was refused with `error` and that nothing was sent anywhere. */
 async function expectRefused(url, error, proxyConfig = strict) {
+  const countedBefore = proxy.stats().requests;
   const res = await get(url, proxyConfig);
   expect(res).toEqual({ status: 0, headers: {}, body: '', error: expect.any(String) });
   expect(res.error).toEqual(typeof error === 'string' ? expect.stringContaining(error) : expect.stringMatching(error));
-  expect(proxy.requests).toEqual([]);
+  await expectNothingReachedProxy(countedBefore);
   expect(upstream.hits).toEqual([]);
   return res.error;
 }
@@ -193,12 +201,15 @@ describe('a redirect from an allowed upstream to an internal address', () => {
     ['http://0x7f000002:PORT/json', '(blocked-address): destination 127.0.0.2 is blocked: loopback address'],
   ])('is refused at the hop: %s', async (location, error) => {
     for (const status of [301, 302, 303, 307, 308]) {
-      clearRecords(upstream, proxy);
+      await clearRecords(upstream, proxy);
       const to = encodeURIComponent(location.replace('PORT', port));
       const res = await get(`${upstream.url}/redirect?status=${status}&to=${to}`, onlyUpstream());
       expect(res).toEqual({ status: 0, headers: {}, body: '', error: expect.stringContaining(`blocked by the egress policy ${error}`) });
       // The first request went through the proxy to the upstream; the hop went nowhere.
-      expect(proxy.requests.map((r) => r.target)).toEqual([`${upstream.url}/redirect?status=${status}&to=${to}`]);
+      await proxy.settled();
+      expect(proxy.requests).toEqual([
+        { method: 'GET', target: `${upstream.url}/redirect?status=${status}&to=${to}`, allowed: true, rule: null, username: 'egress' },
+      ]);
       expect(upstream.hits).toHaveLength(1);
     }
   });
@@ -212,6 +223,7 @@ describe('a redirect from an allowed upstream to an internal address', () => {
     const res = await get(`${upstream.url}/redirect?to=${to}`, onlyUpstream());
     expect(res.status).toBe(0);
     expect(res.error).toContain(error);
+    await proxy.settled();
     expect(proxy.requests).toHaveLength(1);
     expect(upstream.hits).toHaveLength(1);
   });
@@ -229,12 +241,13 @@ describe('allowedRanges', () => {
   it('lets a request to an address it names through', async () => {
     const res = await get(`http://127.0.0.1:${port}/json`, allowing('127.0.0.1/32'));
     expect(res.status).toBe(200);
-    expect(proxy.requests).toHaveLength(1);
+    await proxy.settled();
+    expect(proxy.requests).toEqual([expect.objectContaining({ target: `http://127.0.0.1:${port}/json`, allowed: true })]);
   });
 
   it('accepts a bare address as that address alone', async () => {
     expect((await get(`http://127.0.0.1:${port}/json`, allowing('127.0.0.1'))).status).toBe(200);
-    clearRecords(upstream, proxy);
+    await clearRecords(upstream, proxy);
     await expectRefused(`http://127.0.0.2:${port}/json`, 'destination 127.0.0.2 is blocked: loopback address', allowing('127.0.0.1'));
   });
 
@@ -277,6 +290,7 @@ describe('deniedRanges and deniedHosts', () => {
     const to = encodeURIComponent(`http://127.0.0.3:${port}/json`);
     const res = await get(`${upstream.url}/redirect?to=${to}`, config);
     expect(res.error).toBe('blocked by the egress policy (denied-address): destination 127.0.0.3 is denied by the deniedRanges entry 127.0.0.2/31');
+    await proxy.settled();
     expect(proxy.requests).toHaveLength(1);
   });
 
@@ -295,6 +309,7 @@ describe('deniedRanges and deniedHosts', () => {
     const config = loopbackConfig(proxy, { deniedHosts: ['*.corp.example'] });
     const res = await get(`${upstream.url}/redirect?to=${encodeURIComponent('http://git.corp.example/')}`, config);
     expect(res.error).toBe('blocked by the egress policy (denied-host): host "git.corp.example" is denied by the deniedHosts entry "*.corp.example"');
+    await proxy.settled();
     expect(proxy.requests).toHaveLength(1);
   });
 });
@@ -323,6 +338,7 @@ describe('a host name that the local resolver maps to an internal address', () =
       'http://private-alias.example/',
       'http://metadata-alias.example/latest/meta-data/',
     ];
+    const countedBefore = proxy.stats().requests;
     const child = `
       const { runBackendScript } = require(${q(path.join(__dirname, '..'))});
       const urls = ${q(urls)};
@@ -344,7 +360,7 @@ describe('a host name that the local resolver maps to an internal address', () =
         `blocked by the egress policy (blocked-address): private-alias.example resolves to 10.1.2.3; destination 10.1.2.3 is blocked: private-use address (10.0.0.0/8), used for internal networks`,
         expect.stringMatching(/^blocked by the egress policy \(blocked-address\): metadata-alias\.example resolves to 169\.254\.169\.254; destination 169\.254\.169\.254 is blocked: link-local address/),
       ]);
-      expect(proxy.requests).toEqual([]);
+      await expectNothingReachedProxy(countedBefore);
       expect(upstream.hits).toEqual([]);
       // The machine's own /etc/hosts is untouched.
       expect(fs.readFileSync('/etc/hosts', 'utf8')).not.toContain('alias.example');

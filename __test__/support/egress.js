@@ -35,8 +35,12 @@ async function get(url, proxyConfig, options) {
   return value;
 }
 
-/** Forgets what the servers recorded so far. */
-function clearRecords(...servers) {
+/**
+ * Forgets what the servers recorded so far, once a proxy among them has reported every request it
+ * received: a decision that came late would otherwise land in the next test's records.
+ */
+async function clearRecords(...servers) {
+  await Promise.all(servers.map((server) => server.settled?.()));
   for (const server of servers) {
     if (server.hits) server.hits.length = 0;
     if (server.requests) server.requests.length = 0;
@@ -44,7 +48,7 @@ function clearRecords(...servers) {
 }
 
 /**
- * Starts an upstream and the authenticated proxy in a child process.
+ * Starts an upstream and the package's egress proxy in a child process.
  * @returns {Promise<{ upstream: string, proxy: { url: string, username: string, password: string },
  *   counts(): Promise<{ hits: number, requests: number }>, close(): void }>}
  */
@@ -69,11 +73,15 @@ async function startServersInChild() {
 if (require.main === module) {
   // The child's side of startServersInChild().
   const { startUpstream } = require('./upstream');
-  const { startAuthProxy } = require('./proxy');
+  const { startPackageProxy } = require('./proxy');
   (async () => {
-    const [upstream, proxy] = await Promise.all([startUpstream(), startAuthProxy()]);
+    // Requests here wait up to 500 ms for their answer, under load: far from the idle timeout.
+    const [upstream, proxy] = await Promise.all([startUpstream(), startPackageProxy({ idleTimeoutMs: 10000 })]);
     process.send({ upstream: upstream.url, proxy: { url: proxy.url, username: proxy.username, password: proxy.password } });
-    process.on('message', () => process.send({ hits: upstream.hits.length, requests: proxy.requests.length }));
+    process.on('message', async () => {
+      await proxy.settled();
+      process.send({ hits: upstream.hits.length, requests: proxy.requests.length });
+    });
     process.on('disconnect', () => process.exit(0));
   })();
 }
