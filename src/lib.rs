@@ -6,6 +6,7 @@
 mod api;
 mod egress;
 mod error;
+mod header;
 mod io;
 mod js;
 mod options;

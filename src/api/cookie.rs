@@ -5,6 +5,8 @@ use napi_derive::napi;
 use rquickjs::{Ctx, Exception, Object, Value};
 use serde_json::Value as Json;
 
+use crate::header::is_token_char;
+
 use super::{check_running, copy_out, define, define_global, fail_script, string_arg, Shared};
 
 /// One cookie the script set or deleted.
@@ -56,9 +58,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
   if name.is_empty() {
     return Err("the cookie name must not be empty".into());
   }
-  let bad = name
-    .bytes()
-    .find(|b| !(b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b)));
+  let bad = name.bytes().find(|b| !is_token_char(*b));
   match bad {
     Some(b) => Err(format!(
       "the cookie name {name:?} contains {:?}, which a cookie name cannot hold",

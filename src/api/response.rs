@@ -2,6 +2,8 @@
 //! of letting the page render. `redirect`, `send` and `json` end the script at once.
 
 use indexmap::IndexMap;
+
+use crate::header::{is_field_value, is_framing, is_token};
 use rquickjs::function::{Opt, This};
 use rquickjs::{Ctx, Exception, Function, Object, Value};
 
@@ -53,25 +55,12 @@ pub const REDIRECT_STATUSES: [u16; 5] = [301, 302, 303, 307, 308];
 /// Header names that belong to the host: framing, connection management, cookies (use `cookie`)
 /// and CORS, which a page script must not open up.
 pub fn check_header(name: &str, value: &str) -> Result<String, String> {
-  if name.is_empty()
-    || !name
-      .bytes()
-      .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-  {
+  if !is_token(name) {
     return Err(format!("{name:?} is not a valid header name"));
   }
   let lower = name.to_ascii_lowercase();
-  let reserved = matches!(
-    lower.as_str(),
-    "set-cookie"
-      | "content-length"
-      | "transfer-encoding"
-      | "connection"
-      | "keep-alive"
-      | "upgrade"
-      | "te"
-      | "trailer"
-  ) || lower.starts_with("access-control-");
+  let reserved =
+    is_framing(&lower) || lower == "set-cookie" || lower.starts_with("access-control-");
   if reserved {
     let hint = if lower == "set-cookie" {
       " (use cookie.set)"
@@ -82,8 +71,10 @@ pub fn check_header(name: &str, value: &str) -> Result<String, String> {
       "the {lower} header is set by the host, not by scripts{hint}"
     ));
   }
-  if value.contains(['\r', '\n', '\0']) {
-    return Err(format!("the value of {lower} contains CR, LF or NUL"));
+  if !is_field_value(value) {
+    return Err(format!(
+      "the value of {lower} contains a control character (CR, LF, NUL or another)"
+    ));
   }
   Ok(lower)
 }

@@ -10,6 +10,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
 use crate::error::ArgError;
+use crate::header::is_framing;
 use crate::options::{integer_in, ProxyConfig};
 use crate::policy::EgressPolicy;
 
@@ -81,16 +82,7 @@ fn build(c: ProxyConfig) -> Result<Egress, ArgError> {
         .ok_or_else(|| invalid(&format!("headers.{name}"), "must be a string"))?;
       let n = HeaderName::from_bytes(name.as_bytes())
         .map_err(|_| invalid("headers", format!("has an invalid header name {name:?}")))?;
-      if matches!(
-        n.as_str(),
-        "host"
-          | "connection"
-          | "content-length"
-          | "transfer-encoding"
-          | "te"
-          | "upgrade"
-          | "proxy-authorization"
-      ) {
+      if is_framing(n.as_str()) || n == "host" || n == "proxy-authorization" {
         let hint = if n == "proxy-authorization" {
           " (give username and password)"
         } else {

@@ -2,35 +2,23 @@
 //! `host` to the URL, and anything meant for the proxy (`proxy-*`, forwarding headers) to the host,
 //! so a script can never replace or read the proxy's credentials or spoof where it comes from.
 
+use crate::header::{is_field_value, is_framing, is_token};
+
 /// Checks one header a script passed; returns the lower-cased name.
 pub fn check_request_header(name: &str, value: &str) -> Result<String, String> {
-  if name.is_empty()
-    || !name
-      .bytes()
-      .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-  {
+  if !is_token(name) {
     return Err(format!("{name:?} is not a valid header name"));
   }
   let lower = name.to_ascii_lowercase();
-  let forbidden = matches!(
-    lower.as_str(),
-    "host"
-      | "connection"
-      | "content-length"
-      | "transfer-encoding"
-      | "te"
-      | "upgrade"
-      | "keep-alive"
-      | "trailer"
-      | "expect"
-      | "forwarded"
-  ) || lower.starts_with("proxy-")
+  let forbidden = is_framing(&lower)
+    || matches!(lower.as_str(), "host" | "expect" | "forwarded")
+    || lower.starts_with("proxy-")
     || lower.starts_with("x-forwarded-");
   if forbidden {
     return Err(format!("the {lower} header cannot be set by scripts"));
   }
   // CR, LF and NUL would split the request; the other controls are not valid in a header value.
-  if value.chars().any(|c| c.is_ascii_control() && c != '\t') {
+  if !is_field_value(value) {
     return Err(format!(
       "the value of {lower} contains a control character (CR, LF, NUL or another)"
     ));
