@@ -115,8 +115,25 @@ pub fn caller(env: &Env) -> Caller {
   })
 }
 
-/// JSON text that reaches JavaScript as the value it encodes.
+/// JSON text that reaches JavaScript as the value it encodes: results are serialized on the
+/// executor thread, so that Node's thread only runs one `JSON.parse` for each.
 pub struct JsonText(pub String);
+
+impl JsonText {
+  /// Serializes a result (on the executor thread).
+  pub fn of<T: serde::Serialize>(value: &T) -> JsonText {
+    JsonText(serde_json::to_string(value).expect("results are plain data"))
+  }
+}
+
+impl serde::Serialize for JsonText {
+  /// As the JSON it holds, not as a string.
+  fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+    let raw = serde_json::value::RawValue::from_string(self.0.clone())
+      .map_err(serde::ser::Error::custom)?;
+    raw.serialize(s)
+  }
+}
 
 impl TypeName for JsonText {
   fn type_name() -> &'static str {

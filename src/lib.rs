@@ -21,6 +21,7 @@ use napi::Env;
 use napi_derive::napi;
 
 use crate::error::ArgError;
+use crate::js::JsonText;
 use crate::options::{from_json, ExecutorOptions, RunOptions, ScriptContext};
 use crate::result::ScriptResult;
 use crate::sandbox::{executor, Job, ScriptInput};
@@ -43,7 +44,7 @@ pub fn run_backend_script<'env>(
   proxy_config: Option<Unknown<'env>>,
   options: Option<Unknown<'env>>,
 ) -> napi::Result<Object<'env>> {
-  let (deferred, promise) = env.create_deferred::<ScriptResult, Resolver>()?;
+  let (deferred, promise) = env.create_deferred::<JsonText, Resolver>()?;
   match job_parts(env, source, context, proxy_config, options) {
     Err(e) => deferred.resolve(Box::new(move |env| Err(e.into_napi(&env)))),
     Ok((source, input, limits)) => executor().submit(Job {
@@ -51,10 +52,8 @@ pub fn run_backend_script<'env>(
       input,
       limits,
       settle: Box::new(move |outcome| {
-        deferred.resolve(Box::new(move |env| match outcome {
-          Ok(out) => Ok(ScriptResult::from(out)),
-          Err(e) => Err(e.into_napi(&env)),
-        }))
+        let outcome = outcome.map(|out| JsonText::of(&ScriptResult::from(out)));
+        deferred.resolve(Box::new(move |env| outcome.map_err(|e| e.into_napi(&env))))
       }),
     }),
   }
@@ -62,7 +61,7 @@ pub fn run_backend_script<'env>(
 }
 
 /// Settles a promise on Node's thread.
-type Resolver = Box<dyn FnOnce(Env) -> napi::Result<ScriptResult> + Send>;
+type Resolver = Box<dyn FnOnce(Env) -> napi::Result<JsonText> + Send>;
 
 fn job_parts(
   env: &Env,

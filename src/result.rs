@@ -1,9 +1,10 @@
-//! `ScriptResult`: what `runBackendScript` resolves with.
+//! `ScriptResult`: what `runBackendScript` resolves with. It is serialized to JSON on the executor
+//! thread; Node's thread only parses it.
 
 use std::collections::HashMap;
 
-use napi::bindgen_prelude::{Either, Null};
 use napi_derive::napi;
+use serde::Serialize;
 
 use crate::api::{CookieChange, LogEntry};
 use crate::js::JsonText;
@@ -11,19 +12,24 @@ use crate::sandbox::{ScriptOutput, Stats};
 
 /// The outcome of a successful execution.
 #[napi(object, object_from_js = false)]
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ScriptResult {
   /// `'render'` lets the page render; `'redirect'` came from `redirect()`; `'send'` from
   /// `response.send()` or `response.json()`.
   #[napi(ts_type = "'render' | 'redirect' | 'send'")]
   pub action: String,
   /// From `response.status()` or `redirect()`; `null` when never set.
-  pub status: Either<u32, Null>,
+  #[napi(ts_type = "number | null")]
+  pub status: Option<u32>,
   /// From `response.setHeader()`, lower-case names; `response.json()` adds `content-type`.
   pub headers: HashMap<String, String>,
   /// The redirect target.
-  pub location: Either<String, Null>,
+  #[napi(ts_type = "string | null")]
+  pub location: Option<String>,
   /// The `send()`/`json()` body.
-  pub body: Either<String, Null>,
+  #[napi(ts_type = "string | null")]
+  pub body: Option<String>,
   /// `context.variables` overlaid with `setVariable` calls.
   #[napi(ts_type = "Record<string, unknown>")]
   pub variables: JsonText,
@@ -39,19 +45,15 @@ pub struct ScriptResult {
   pub stats: Stats,
 }
 
-fn nullable<T>(v: Option<T>) -> Either<T, Null> {
-  v.map_or(Either::B(Null), Either::A)
-}
-
 impl From<ScriptOutput> for ScriptResult {
   fn from(out: ScriptOutput) -> Self {
     let r = out.response;
     ScriptResult {
       action: r.action.as_str().into(),
-      status: nullable(r.status.map(u32::from)),
+      status: r.status.map(u32::from),
       headers: r.headers.into_iter().collect(),
-      location: nullable(r.location),
-      body: nullable(r.body),
+      location: r.location,
+      body: r.body,
       variables: JsonText(out.variables_json),
       session: JsonText(out.session_json),
       session_changed: out.session_changed,

@@ -11,7 +11,7 @@ use super::{check_running, copy_out, define, define_global, fail_script, string_
 
 /// One cookie the script set or deleted.
 #[napi(object, object_from_js = false, use_nullable = true)]
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CookieChange {
   pub name: String,
   /// `null` deletes the cookie.
@@ -21,12 +21,15 @@ pub struct CookieChange {
 
 /// Cookie attributes, with the defaults filled in.
 #[napi(object, object_from_js = false)]
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CookieOptions {
   /// Lifetime in milliseconds, as Express's `res.cookie` takes it; absent for a session cookie.
+  #[serde(skip_serializing_if = "Option::is_none")]
   pub max_age: Option<f64>,
   /// @default '/'
   pub path: String,
+  #[serde(skip_serializing_if = "Option::is_none")]
   pub domain: Option<String>,
   /// @default false
   pub secure: bool,

@@ -28,7 +28,7 @@ pub use session::Store;
 
 /// One line the script printed with `console.*`.
 #[napi(object, object_from_js = false)]
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct LogEntry {
   #[napi(ts_type = "'log' | 'info' | 'warn' | 'error' | 'debug'")]
   pub level: String,

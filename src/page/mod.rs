@@ -28,7 +28,7 @@ use self::error::PageError;
 use self::result::{renders, PageResult};
 use self::template::{LineMap, PageTemplate, RenderError, TemplateError};
 use crate::error::{Failure, ScriptError};
-use crate::js;
+use crate::js::{self, JsonText};
 use crate::sandbox::{executor, Job, Outcome};
 
 /// Runs a page's `<script scope="backend">` blocks (in document order, as one execution in a fresh
@@ -50,7 +50,7 @@ pub fn render_page<'env>(
   proxy_config: Option<Unknown<'env>>,
   options: Option<Unknown<'env>>,
 ) -> napi::Result<Object<'env>> {
-  let (deferred, promise) = env.create_deferred::<PageResult, Resolver>()?;
+  let (deferred, promise) = env.create_deferred::<JsonText, Resolver>()?;
   let parts = js::string_arg(html, "html")
     .and_then(|html| {
       let (input, limits) = crate::script_inputs(env, context, proxy_config, options)?;
@@ -71,7 +71,7 @@ pub fn render_page<'env>(
         limits,
         settle: Box::new(move |outcome| {
           // On an executor thread: the template renders here, off Node's thread.
-          let result = finish(&page, outcome, max_bytes);
+          let result = finish(&page, outcome, max_bytes).map(|r| JsonText::of(&r));
           deferred.resolve(Box::new(move |env| result.map_err(|e| e.into_napi(&env))))
         }),
       })
@@ -81,7 +81,7 @@ pub fn render_page<'env>(
 }
 
 /// Settles a promise on Node's thread.
-type Resolver = Box<dyn FnOnce(Env) -> napi::Result<PageResult> + Send>;
+type Resolver = Box<dyn FnOnce(Env) -> napi::Result<JsonText> + Send>;
 
 /// A page prepared for serving: its script and its compiled template.
 struct Page {

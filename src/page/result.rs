@@ -14,6 +14,8 @@ pub const HTML: &str = "text/html; charset=utf-8";
 
 /// What a page answers, with the session and cookie changes its script made.
 #[napi(object, object_from_js = false)]
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PageResult {
   /// From `response.status()` or `redirect()`; otherwise 302 for a redirect and 200 for the rest.
   pub status: u32,

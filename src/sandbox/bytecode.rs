@@ -94,6 +94,20 @@ pub fn compile<'js>(ctx: &Ctx<'js>, source: &str, name: &str) -> rquickjs::Resul
   Ok(f)
 }
 
+/// The prelude, compiled once per process: it is the addon's own code and the same in every
+/// sandbox, so it needs neither hashing nor a place in the bounded cache.
+pub fn prelude<'js>(ctx: &Ctx<'js>, source: &str) -> rquickjs::Result<Value<'js>> {
+  static CODE: OnceLock<Arc<[u8]>> = OnceLock::new();
+  if let Some(code) = CODE.get() {
+    return read(ctx, code);
+  }
+  let f = parse(ctx, source, "prelude")?;
+  if let Some(code) = write(ctx, &f) {
+    let _ = CODE.set(code);
+  }
+  Ok(f)
+}
+
 fn parse<'js>(ctx: &Ctx<'js>, source: &str, name: &str) -> rquickjs::Result<Value<'js>> {
   // QuickJS wants a NUL after the source; a NUL inside it is a syntax error the parser reports.
   let source = CString::new(source.replace('\0', "\u{FFFD}")).expect("NULs were replaced");

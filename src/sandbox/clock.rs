@@ -26,6 +26,22 @@ pub fn current_tid() -> libc::pid_t {
   unsafe { libc::gettid() }
 }
 
+/// How much less CPU an executor thread gets than a default one when both want it: Node's own
+/// thread, and the event loop on it, come first.
+const EXECUTOR_NICENESS: libc::c_int = 5;
+
+/// Lowers the calling thread's priority to that of an executor thread.
+pub fn lower_priority() {
+  // Only ever lowers, which needs no privilege; failing leaves the thread as it was.
+  unsafe {
+    libc::setpriority(
+      libc::PRIO_PROCESS,
+      current_tid() as libc::id_t,
+      EXECUTOR_NICENESS,
+    )
+  };
+}
+
 /// Moves a thread to the idle scheduling class: it then runs only on CPU nobody else wants.
 /// Used for a runaway script that was already answered for but has not yet reached a point
 /// where it can be stopped.

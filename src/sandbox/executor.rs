@@ -42,9 +42,6 @@ struct Pool {
   idle: usize,
   /// Idle threads told to look for a job that have not woken yet.
   woken: usize,
-  /// Threads preparing a sandbox before they look for a job: new ones, and ones that just
-  /// finished an execution.
-  starting: usize,
   threads: usize,
   /// Threads still running a script that was already answered for (see `watchdog`).
   abandoned: usize,
@@ -278,15 +275,21 @@ impl Executor {
       self.slots.notify_all();
       return;
     }
-    // One more thread is needed when more jobs could start now than threads are on their way.
     let startable = pool.queue.len().min(pool.free_slots());
-    if startable > pool.woken + pool.starting {
-      if pool.idle > pool.woken {
-        pool.woken += 1;
-        self.work.notify_one();
-      } else {
-        self.spawn(pool);
-      }
+    if startable <= pool.woken {
+      return;
+    }
+    // An idle thread has its sandbox ready: it starts the job at once.
+    if pool.idle > pool.woken {
+      pool.woken += 1;
+      self.work.notify_one();
+      return;
+    }
+    // Otherwise start one more thread, so that while some threads prepare their next sandbox
+    // another is ready: up to twice `maxConcurrency` threads besides those waiting on HTTP.
+    let waiting_on_http = pool.in_flight - pool.running;
+    if pool.threads.saturating_sub(waiting_on_http) < 2 * pool.config.max_concurrency {
+      self.spawn(pool);
     }
   }
 
@@ -297,15 +300,13 @@ impl Executor {
       .spawn(move || self.worker());
     if spawned.is_ok() {
       pool.threads += 1;
-      pool.starting += 1;
     }
   }
 
   fn worker(&'static self) {
+    clock::lower_priority();
     loop {
-      // Counted in `starting` from here (by `spawn`, or by `finish`) until it is ready for a job.
       let prepared = Sandbox::new().ok();
-      lock(&self.pool).starting -= 1;
       let Some(job) = self.next_job() else { return };
       let exec = Arc::new(Execution::start(
         job.limits,
@@ -313,11 +314,12 @@ impl Executor {
         job.input.caller.clone(),
       ));
       watchdog::watch(exec.clone());
+      let mut used = None;
       let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let sandbox = match prepared {
+        let sandbox = used.insert(match prepared {
           Some(s) => s,
           None => Sandbox::new()?,
-        };
+        });
         sandbox.run(&job.source, job.input, &exec)
       }))
       .unwrap_or_else(|panic| {
@@ -330,6 +332,8 @@ impl Executor {
       });
       let ours = self.finish(&exec);
       exec.settle(outcome.map_err(|f| ScriptError::new(f, exec.logs_so_far())));
+      // Freeing the runtime takes a while: only once the caller has its answer.
+      drop(used);
       if !ours {
         // The watchdog answered for this execution and already replaced this thread.
         return;
@@ -380,8 +384,6 @@ impl Executor {
       pool.running -= 1;
     }
     pool.in_flight -= 1;
-    // This thread prepares its next sandbox and comes back for a job: count it as on its way.
-    pool.starting += 1;
     drop(slot);
     self.wake(&mut pool);
     true

@@ -60,7 +60,8 @@ pub struct ScriptOutput {
 
 /// Measurements of one execution.
 #[napi(object, object_from_js = false)]
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Stats {
   /// Wall time from the start of the execution to its end.
   pub duration_ms: f64,

@@ -87,7 +87,7 @@ impl Sandbox {
       .with(|ctx| -> rquickjs::Result<_> {
         let host = Object::new(ctx.clone())?;
         api::install(&ctx, &state, &host)?;
-        let prelude = bytecode::compile(&ctx, PRELUDE, "prelude")?;
+        let prelude = bytecode::prelude(&ctx, PRELUDE)?;
         let prelude: Function = bytecode::evaluate(&ctx, prelude)?.get()?;
         let setup: Function = prelude.call((host,))?;
         Ok(Persistent::save(&ctx, setup))
@@ -104,9 +104,10 @@ impl Sandbox {
     })
   }
 
-  /// Runs one script to its end. Consumes the sandbox: nothing of it is used again.
+  /// Runs one script to its end. The sandbox is used for this one execution only; the caller
+  /// drops it afterwards (after answering, since freeing a runtime takes a while).
   pub fn run(
-    self,
+    &self,
     source: &str,
     input: ScriptInput,
     exec: &Arc<Execution>,

@@ -8676,6 +8676,26 @@ static inline __exception int js_poll_interrupts(JSContext *ctx)
     }
 }
 
+/* backend-scripts: some builtins do length x length work in one call (a
+   naive string search, BigInt.prototype.toString). After about every 64K
+   units of work they look at the host's interrupt flag; `work` counts the
+   units. A search that sees it set gives up as if nothing matched: the flag
+   means the script is being stopped, which happens at the next interrupt
+   poll, right after the builtin returns and before the script can use the
+   result. */
+#define JS_WORK_CHECK_INTERVAL 65536
+static inline bool js_work_interrupted(JSContext *ctx, int64_t *work, int units)
+{
+    const volatile int *flag;
+    *work += units;
+    if (likely(*work < JS_WORK_CHECK_INTERVAL))
+        return false;
+    *work = 0;
+    flag = ctx->rt->interrupt_flag;
+    return flag && *flag;
+}
+
+
 /* return -1 (exception) or true/false */
 static int JS_SetPrototypeInternal(JSContext *ctx, JSValueConst obj,
                                    JSValueConst proto_val, bool throw_flag)
@@ -13644,6 +13664,7 @@ static JSValue js_bigint_to_string1(JSContext *ctx, JSValueConst val, int radix)
         JSBigInt *r, *tmp = NULL;
         char *buf, *q, *buf_end;
         int is_neg, n_bits, log2_radix, n_digits;
+        int64_t work = 0; /* backend-scripts */
         bool is_binary_radix;
         JSValue res;
 
@@ -13698,6 +13719,13 @@ static JSValue js_bigint_to_string1(JSContext *ctx, JSValueConst val, int radix)
                     }
                     break;
                 } else {
+                    /* backend-scripts: see js_work_interrupted */
+                    if (js_work_interrupted(ctx, &work, len)) {
+                        js_free(ctx, buf);
+                        js_free(ctx, tmp);
+                        JS_ThrowInterrupted(ctx);
+                        return JS_EXCEPTION;
+                    }
                     v = js_mp_div1(r->tab, r->tab, len, radix_base, 0);
                     q = js_limb_to_a(q, v, radix, js_digits_per_limb_table[radix - 2]);
                 }
@@ -47262,10 +47290,11 @@ static int string_indexof_char(JSString *p, int c, int from)
     return -1;
 }
 
-static int string_indexof(JSString *p1, JSString *p2, int from)
+static int string_indexof(JSContext *ctx, JSString *p1, JSString *p2, int from)
 {
     /* assuming 0 <= from <= p1->len */
     int c, i, j, len1 = p1->len, len2 = p2->len;
+    int64_t work = 0;
     if (len2 == 0)
         return from;
     for (i = from, c = string_get(p2, 0); i + len2 <= len1; i = j + 1) {
@@ -47274,6 +47303,8 @@ static int string_indexof(JSString *p1, JSString *p2, int from)
             break;
         if (!string_cmp(p1, p2, j + 1, 1, len2 - 1))
             return j;
+        if (js_work_interrupted(ctx, &work, len2))
+            break;
     }
     return -1;
 }
@@ -47370,6 +47401,7 @@ static JSValue js_string_indexOf(JSContext *ctx, JSValueConst this_val,
 {
     JSValue str, v;
     int i, len, v_len, pos, start, stop, ret, inc;
+    int64_t work = 0; /* backend-scripts */
     JSString *p;
     JSString *p1;
 
@@ -47418,6 +47450,9 @@ static JSValue js_string_indexOf(JSContext *ctx, JSValueConst this_val,
             }
             if (i == stop)
                 break;
+            /* backend-scripts: see string_indexof */
+            if (js_work_interrupted(ctx, &work, v_len))
+                break;
         }
     }
     JS_FreeValue(ctx, str);
@@ -47438,6 +47473,7 @@ static JSValue js_string_includes(JSContext *ctx, JSValueConst this_val,
 {
     JSValue str, v = JS_UNDEFINED;
     int i, len, v_len, pos, start, stop, ret;
+    int64_t work = 0; /* backend-scripts */
     JSString *p;
     JSString *p1;
 
@@ -47483,6 +47519,9 @@ static JSValue js_string_includes(JSContext *ctx, JSValueConst this_val,
                 break;
             }
             if (i == stop)
+                break;
+            /* backend-scripts: see string_indexof */
+            if (js_work_interrupted(ctx, &work, v_len))
                 break;
         }
     }
@@ -47747,7 +47786,7 @@ static JSValue js_string_replace(JSContext *ctx, JSValueConst this_val,
             else
                 pos = endOfLastMatch + 1;
         } else {
-            pos = string_indexof(sp, searchp, endOfLastMatch);
+            pos = string_indexof(ctx, sp, searchp, endOfLastMatch);
         }
         if (pos < 0) {
             if (is_first) {
@@ -47858,7 +47897,7 @@ static JSValue js_string_split(JSContext *ctx, JSValueConst this_val,
     }
     q = p;
     for (q = p; (q += !r) <= s - r - !r; q = p = e + r) {
-        e = string_indexof(sp, rp, q);
+        e = string_indexof(ctx, sp, rp, q);
         if (e < 0)
             break;
         T = js_sub_string(ctx, sp, p, e);
