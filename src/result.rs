@@ -11,7 +11,7 @@ use crate::js::JsonText;
 use crate::sandbox::{ScriptOutput, Stats};
 
 /// The outcome of a successful execution.
-#[napi(object, object_from_js = false)]
+#[napi(object, object_from_js = false, use_nullable = true)]
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScriptResult {
@@ -20,15 +20,12 @@ pub struct ScriptResult {
   #[napi(ts_type = "'render' | 'redirect' | 'send'")]
   pub action: String,
   /// From `response.status()` or `redirect()`; `null` when never set.
-  #[napi(ts_type = "number | null")]
   pub status: Option<u32>,
   /// From `response.setHeader()`, lower-case names; `response.json()` adds `content-type`.
   pub headers: HashMap<String, String>,
   /// The redirect target.
-  #[napi(ts_type = "string | null")]
   pub location: Option<String>,
   /// The `send()`/`json()` body.
-  #[napi(ts_type = "string | null")]
   pub body: Option<String>,
   /// `context.variables` overlaid with `setVariable` calls.
   #[napi(ts_type = "Record<string, unknown>")]
