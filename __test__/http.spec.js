@@ -16,6 +16,7 @@ const { runBackendScript } = require('..');
 const { startUpstream } = require('./support/upstream');
 const { startPackageProxy, startAuthProxy, startDeadPort } = require('./support/proxy');
 const { getTls } = require('./support/tls');
+const { startDns } = require('./support/dns');
 const { loopbackConfig, evaluate, get, clearRecords, startServersInChild } = require('./support/egress');
 const { failureOf, timed } = require('./support/scripts');
 
@@ -612,6 +613,22 @@ describe('the execution’s wall-clock budget', () => {
       expect(tap.events[1].ms).toBeLessThan(1000);
     } finally {
       await tap.close();
+    }
+  });
+});
+
+describe('when the proxy cannot resolve the destination', () => {
+  it('reports the DNS failure as status 0 naming the host', async () => {
+    const { startEgressProxy } = require('..');
+    const names = await startDns(() => ({ rcode: 3 }));
+    const own = await startEgressProxy({ credentials: [{ username: 'egress', password: 'secret' }], resolver: names.address });
+    try {
+      const res = await get('http://no-such-host.example/json', { url: own.url, username: 'egress', password: 'secret' });
+      expect(res).toEqual({ status: 0, headers: {}, body: '', error: 'DNS lookup failed for no-such-host.example' });
+      expect(names.queries.map((q) => q.name)).toContain('no-such-host.example');
+    } finally {
+      await own.close();
+      await names.close();
     }
   });
 });
