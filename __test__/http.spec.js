@@ -11,6 +11,7 @@ const fs = require('node:fs');
 const http = require('node:http');
 const net = require('node:net');
 const path = require('node:path');
+const tls = require('node:tls');
 const { monitorEventLoopDelay } = require('node:perf_hooks');
 const { runBackendScript } = require('..');
 const { startUpstream } = require('./support/upstream');
@@ -613,6 +614,47 @@ describe('the execution’s wall-clock budget', () => {
       expect(tap.events[1].ms).toBeLessThan(1000);
     } finally {
       await tap.close();
+    }
+  });
+});
+
+describe('an https:// proxy URL', () => {
+  // The package's proxy speaks plain HTTP; a TLS relay in front of it stands for a proxy reached
+  // over TLS, verified with `ca` like any upstream.
+  async function startTlsRelay() {
+    const { keyPem, certPem } = await getTls();
+    const relay = tls.createServer({ key: keyPem, cert: certPem }, (socket) => {
+      const inner = net.connect(proxy.port, '127.0.0.1');
+      socket.pipe(inner).pipe(socket);
+      inner.on('error', () => socket.destroy());
+      socket.on('error', () => inner.destroy());
+    });
+    await new Promise((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    return { url: `https://127.0.0.1:${relay.address().port}`, close: () => new Promise((resolve) => relay.close(resolve)) };
+  }
+
+  it('reaches the proxy over TLS, for http and https destinations', async () => {
+    const relay = await startTlsRelay();
+    try {
+      for (const target of [upstream, secure]) {
+        const res = await get(`${target.url}/json`, { ...config, url: relay.url });
+        expect(res).toMatchObject({ status: 200, body: '{"ok":true,"items":[1,2,3]}' });
+      }
+      await proxy.settled();
+      expect(proxy.requests.map((r) => r.method)).toEqual(expect.arrayContaining(['GET', 'CONNECT']));
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('refuses a proxy whose certificate it cannot verify, with status 0', async () => {
+    const relay = await startTlsRelay();
+    try {
+      const res = await get(`${upstream.url}/json`, { ...config, url: relay.url, ca: undefined });
+      expect(res.status).toBe(0);
+      expect(res.error).toMatch(/^TLS failed: .*invalid peer certificate: UnknownIssuer/);
+    } finally {
+      await relay.close();
     }
   });
 });
