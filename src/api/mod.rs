@@ -23,7 +23,7 @@ use crate::error::Failure;
 pub use cookie::CookieChange;
 pub use output::OutputBudget;
 pub use request::normalize as normalize_request;
-pub use response::Response;
+pub use response::{Action, Response};
 pub use session::Store;
 
 /// One line the script printed with `console.*`.

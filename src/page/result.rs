@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use indexmap::IndexMap;
 use napi_derive::napi;
 
-use crate::api::{CookieChange, LogEntry, Response};
+use crate::api::{Action, CookieChange, LogEntry, Response};
 use crate::js::JsonText;
 use crate::sandbox::{ScriptOutput, Stats};
 
@@ -41,21 +41,21 @@ pub struct PageResult {
 
 /// Whether the page is to be rendered (the script neither redirected nor sent a response).
 pub fn renders(out: &ScriptOutput) -> bool {
-  out.response.action.as_str() == "render"
+  out.response.action == Action::Render
 }
 
 /// Status, headers and body of the answer.
 fn answer(r: Response, rendered: Option<String>) -> (u16, IndexMap<String, String>, String) {
   let mut headers = r.headers;
-  let (status, body) = match r.action.as_str() {
-    "redirect" => {
+  let (status, body) = match r.action {
+    Action::Redirect => {
       if let Some(location) = r.location {
         headers.insert("location".into(), location);
       }
       return (r.status.unwrap_or(302), headers, String::new());
     }
-    "send" => (r.status.unwrap_or(200), r.body.unwrap_or_default()),
-    _ => (r.status.unwrap_or(200), rendered.unwrap_or_default()),
+    Action::Send => (r.status.unwrap_or(200), r.body.unwrap_or_default()),
+    Action::Render => (r.status.unwrap_or(200), rendered.unwrap_or_default()),
   };
   headers
     .entry("content-type".into())
