@@ -1,5 +1,5 @@
-//! Per-thread CPU clocks: how much CPU an execution has used, read by its own thread and by the
-//! watchdog from outside.
+//! Per-thread CPU clocks and scheduling: how much CPU an execution has used, read by its own
+//! thread and by the watchdog from outside, and the priorities executor threads run at.
 
 use std::time::Duration;
 
