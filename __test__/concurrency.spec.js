@@ -118,7 +118,9 @@ describe('configure', () => {
     const seen = [];
     for (let attempt = 0; attempt < 4; attempt++) {
       const out = await new Promise((resolve, reject) =>
-        execFile('taskset', ['-c', '0', process.execPath, '-e', child], { timeout: 20000 }, (error, stdout) => (error ? reject(error) : resolve(stdout))),
+        execFile('taskset', ['-c', '0', process.execPath, '-e', child], { timeout: 20000 }, (error, stdout) =>
+          error ? reject(error) : resolve(stdout),
+        ),
       );
       const { running, queued } = JSON.parse(out);
       seen.push({ running, queued });
@@ -147,10 +149,22 @@ describe('configure', () => {
   });
 
   it.each([
-    ['maxConcurrency 0', { maxConcurrency: 0 }, 'RangeError', 'ERR_INVALID_ARG_VALUE', /^The "options\.maxConcurrency" argument must be an integer from 1 to/],
+    [
+      'maxConcurrency 0',
+      { maxConcurrency: 0 },
+      'RangeError',
+      'ERR_INVALID_ARG_VALUE',
+      /^The "options\.maxConcurrency" argument must be an integer from 1 to/,
+    ],
     ['a negative maxQueue', { maxQueue: -1 }, 'RangeError', 'ERR_INVALID_ARG_VALUE', /^The "options\.maxQueue" argument/],
     ['a fractional maxInFlight', { maxInFlight: 1.5 }, 'RangeError', 'ERR_INVALID_ARG_VALUE', /^The "options\.maxInFlight" argument/],
-    ['maxInFlight below maxConcurrency', { maxConcurrency: 4, maxInFlight: 2 }, 'RangeError', 'ERR_INVALID_ARG_VALUE', /must be at least maxConcurrency \(4\)/],
+    [
+      'maxInFlight below maxConcurrency',
+      { maxConcurrency: 4, maxInFlight: 2 },
+      'RangeError',
+      'ERR_INVALID_ARG_VALUE',
+      /must be at least maxConcurrency \(4\)/,
+    ],
     ['a string maxQueue', { maxQueue: '10' }, 'TypeError', 'ERR_INVALID_ARG_TYPE', /^The "options\.maxQueue" argument must be/],
     ['an unknown field', { maxThreads: 2 }, 'TypeError', 'ERR_INVALID_ARG_VALUE', /"maxThreads"/],
     ['options that are a number', 4, 'TypeError', 'ERR_INVALID_ARG_TYPE', /^The "options" argument must be an object/],

@@ -91,7 +91,9 @@ describe('ERR_SCRIPT_EXCEPTION', () => {
   });
 
   it('does not include a rejection the script handled later in the same run', async () => {
-    const result = await run('const p = Promise.reject(new Error("late")); Promise.resolve().then(() => p.catch(() => setVariable("handled", true)));');
+    const result = await run(
+      'const p = Promise.reject(new Error("late")); Promise.resolve().then(() => p.catch(() => setVariable("handled", true)));',
+    );
     expect(result.variables).toEqual({ handled: true });
   });
 
@@ -170,14 +172,27 @@ describe('bad arguments', () => {
     const error = await failureOf(run('', null, options));
     expect(types.isNativeError(error) && error.name).toBe('RangeError');
     expect(error.code).toBe('ERR_INVALID_ARG_VALUE');
-    expect(error.message).toMatch(new RegExp(`^The "${name.replace('.', '\\.')}" argument must be an integer from \\d+ to \\d+\\. Received `));
+    expect(error.message).toMatch(
+      new RegExp(`^The "${name.replace('.', '\\.')}" argument must be an integer from \\d+ to \\d+\\. Received `),
+    );
   });
 
   it.each([
     ['an unknown option', ['', null, null, { cpuTimeMS: 5 }], /^The "options" argument .*"cpuTimeMS"/],
     ['an unknown context field', ['', { user: 1 }], /^The "context" argument .*"user"/],
     ['an unknown request field', ['', { request: { foo: 1 } }], /^The "context\.request" argument .*"foo"/],
-    ['a context with a cycle', ['', (() => { const s = {}; s.s = s; return { session: s }; })()], /^The "context" argument cannot be copied/],
+    [
+      'a context with a cycle',
+      [
+        '',
+        (() => {
+          const s = {};
+          s.s = s;
+          return { session: s };
+        })(),
+      ],
+      /^The "context" argument cannot be copied/,
+    ],
     ['a context with a BigInt', ['', { variables: { n: 1n } }], /^The "context" argument cannot be copied/],
   ])('refuses %s with a TypeError coded ERR_INVALID_ARG_VALUE that names the field', async (_, args, message) => {
     const error = await failureOf(badArgument(args));

@@ -135,7 +135,11 @@ const CREDENTIALS = { 'proxy-authorization': basicAuth('egress', 'secret') };
 describe.each([
   ['the package’s egress proxy', () => proxy, allowed],
   // Its records hold the raw request: the credentials the addon sent it.
-  ['a third-party proxy (proxy-chain)', () => thirdParty, (method, target) => ({ method, target, headers: expect.objectContaining(CREDENTIALS) })],
+  [
+    'a third-party proxy (proxy-chain)',
+    () => thirdParty,
+    (method, target) => ({ method, target, headers: expect.objectContaining(CREDENTIALS) }),
+  ],
 ])('the seed examples, end to end through %s', (_name, via, reached) => {
   let viaConfig;
   beforeAll(() => {
@@ -212,14 +216,20 @@ describe('proxyConfig', () => {
     const res = await get(`${secure.url}/echo`, { ...loopbackConfig(thirdParty, { ca: caPem }), headers: { 'x-egress-tenant': 'acme' } });
     expect(res.status).toBe(200);
     expect(thirdParty.requests).toEqual([
-      { method: 'CONNECT', target: `127.0.0.1:${secure.port}`, headers: expect.objectContaining({ 'x-egress-tenant': 'acme', ...CREDENTIALS }) },
+      {
+        method: 'CONNECT',
+        target: `127.0.0.1:${secure.port}`,
+        headers: expect.objectContaining({ 'x-egress-tenant': 'acme', ...CREDENTIALS }),
+      },
     ]);
     expect(JSON.parse(res.body).headers).not.toHaveProperty('x-egress-tenant');
   });
 
   it('refuses headers that would replace the credentials or the framing', async () => {
     for (const name of ['Proxy-Authorization', 'host', 'connection', 'content-length']) {
-      await expect(runBackendScript('1', null, { ...config, headers: { [name]: 'x' } })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+      await expect(runBackendScript('1', null, { ...config, headers: { [name]: 'x' } })).rejects.toMatchObject({
+        code: 'ERR_INVALID_ARG_VALUE',
+      });
     }
   });
 });
@@ -370,8 +380,13 @@ describe('header smuggling', () => {
   });
 
   it('is refused with a TypeError for a malformed header name', async () => {
-    const errors = await thrown([`() => http.get(${url()}, { 'x a': '1' })`, `() => http.get(${url()}, { 'x:a': '1' })`, `() => http.get(${url()}, { '': '1' })`]);
-    for (const error of errors) expect(error).toEqual({ name: 'TypeError', message: expect.stringContaining('is not a valid header name') });
+    const errors = await thrown([
+      `() => http.get(${url()}, { 'x a': '1' })`,
+      `() => http.get(${url()}, { 'x:a': '1' })`,
+      `() => http.get(${url()}, { '': '1' })`,
+    ]);
+    for (const error of errors)
+      expect(error).toEqual({ name: 'TypeError', message: expect.stringContaining('is not a valid header name') });
   });
 
   it('leaves the proxy’s credentials out of reach: the upstream never sees proxy-authorization', async () => {
@@ -396,10 +411,11 @@ describe('maxRequests', () => {
   });
 
   it('fails the execution when the limit error is not caught', async () => {
-    const error = await failureOf(
-      runBackendScript(`for (let i = 0; i < 6; i++) http.get(${q(`${upstream.url}/json`)})`, null, config),
-    );
-    expect(error).toMatchObject({ code: 'ERR_SCRIPT_EXCEPTION', message: expect.stringContaining('HTTP request limit reached: 5 per script execution') });
+    const error = await failureOf(runBackendScript(`for (let i = 0; i < 6; i++) http.get(${q(`${upstream.url}/json`)})`, null, config));
+    expect(error).toMatchObject({
+      code: 'ERR_SCRIPT_EXCEPTION',
+      message: expect.stringContaining('HTTP request limit reached: 5 per script execution'),
+    });
   });
 
   it('counts every redirect hop', async () => {
@@ -519,7 +535,12 @@ describe('maxRedirects', () => {
   it('follows up to maxRedirects redirects and fails the next one with status 0', async () => {
     const two = { ...config, ...many, maxRedirects: 2 };
     expect(await get(`${upstream.url}/redirect-chain/2`, two)).toMatchObject({ status: 200, body: 'chain end' });
-    expect(await get(`${upstream.url}/redirect-chain/3`, two)).toEqual({ status: 0, headers: {}, body: '', error: 'too many redirects (more than 2)' });
+    expect(await get(`${upstream.url}/redirect-chain/3`, two)).toEqual({
+      status: 0,
+      headers: {},
+      body: '',
+      error: 'too many redirects (more than 2)',
+    });
   });
 
   it('is 5 by default', async () => {
@@ -532,9 +553,18 @@ describe('maxRedirects', () => {
   });
 
   it('follows relative locations, and absolute ones to another origin and scheme', async () => {
-    expect(await get(`${upstream.url}/redirect?to=/json&status=301`, config)).toMatchObject({ status: 200, body: '{"ok":true,"items":[1,2,3]}' });
-    expect(await get(`${upstream.url}/redirect?to=${encodeURIComponent(`${secure.url}/json`)}&status=308`, config)).toMatchObject({ status: 200 });
-    expect(upstream.hits.map((hit) => hit.url)).toEqual(['/redirect?to=/json&status=301', '/json', expect.stringMatching(/^\/redirect\?to=https/)]);
+    expect(await get(`${upstream.url}/redirect?to=/json&status=301`, config)).toMatchObject({
+      status: 200,
+      body: '{"ok":true,"items":[1,2,3]}',
+    });
+    expect(await get(`${upstream.url}/redirect?to=${encodeURIComponent(`${secure.url}/json`)}&status=308`, config)).toMatchObject({
+      status: 200,
+    });
+    expect(upstream.hits.map((hit) => hit.url)).toEqual([
+      '/redirect?to=/json&status=301',
+      '/json',
+      expect.stringMatching(/^\/redirect\?to=https/),
+    ]);
     expect(secure.hits.map((hit) => hit.url)).toEqual(['/json']);
   });
 });
@@ -578,7 +608,10 @@ describe('redirects', () => {
 
   it('drop authorization and cookie on a redirect to another origin', async () => {
     const to = encodeURIComponent(`${other.url}/echo`);
-    const { value } = await evaluate(`return JSON.parse(http.get(${q(`${upstream.url}/redirect?to=${to}`)}, ${q(credentials)}).body).headers`, config);
+    const { value } = await evaluate(
+      `return JSON.parse(http.get(${q(`${upstream.url}/redirect?to=${to}`)}, ${q(credentials)}).body).headers`,
+      config,
+    );
     expect(value['x-trace']).toBe('abc');
     expect(value).not.toHaveProperty('authorization');
     expect(value).not.toHaveProperty('cookie');
@@ -586,7 +619,10 @@ describe('redirects', () => {
   });
 
   it('keep them on a redirect within the same origin', async () => {
-    const { value } = await evaluate(`return JSON.parse(http.get(${q(`${upstream.url}/redirect?to=/echo`)}, ${q(credentials)}).body).headers`, config);
+    const { value } = await evaluate(
+      `return JSON.parse(http.get(${q(`${upstream.url}/redirect?to=/echo`)}, ${q(credentials)}).body).headers`,
+      config,
+    );
     expect(value).toMatchObject(credentials);
   });
 });
@@ -695,7 +731,12 @@ describe('when the proxy cannot be used', () => {
   ])('a proxy that is down gives status 0 and a clear error, for an %s target', async (_scheme, target) => {
     const dead = await startDeadPort();
     const res = await get(`${target().url}/json`, { ...config, url: `http://127.0.0.1:${dead}` });
-    expect(res).toEqual({ status: 0, headers: {}, body: '', error: `the egress proxy at http://127.0.0.1:${dead} is unreachable: connection refused` });
+    expect(res).toEqual({
+      status: 0,
+      headers: {},
+      body: '',
+      error: `the egress proxy at http://127.0.0.1:${dead} is unreachable: connection refused`,
+    });
     expect(target().hits).toEqual([]);
   });
 
@@ -707,7 +748,9 @@ describe('when the proxy cannot be used', () => {
       `the egress proxy refused the request to 127.0.0.1:${dead}: the proxy would not open a tunnel (the destination is blocked or unreachable from the proxy)`,
     );
     await proxy.settled();
-    expect(proxy.requests).toEqual([expect.objectContaining({ method: 'CONNECT', target: `127.0.0.1:${dead}`, allowed: false, rule: 'connect-failed' })]);
+    expect(proxy.requests).toEqual([
+      expect.objectContaining({ method: 'CONNECT', target: `127.0.0.1:${dead}`, allowed: false, rule: 'connect-failed' }),
+    ]);
   });
 
   it('never puts the credentials in a message, a log or an error', async () => {
@@ -779,7 +822,12 @@ describe('an invalid proxyConfig', () => {
     ['a URL with credentials that does not parse', { url: `http://egress:${password}@[::1` }, 'ERR_INVALID_ARG_VALUE', /proxyConfig\.url/],
     ['a proxy URL that is not http(s)', { url: 'socks5://127.0.0.1:1080' }, 'ERR_INVALID_ARG_VALUE', /proxyConfig\.url/],
     ['no URL', { url: undefined }, 'ERR_INVALID_ARG_VALUE', /missing field `url`/],
-    ['a bad CIDR in allowedRanges', { allowedRanges: ['127.0.0.0/8', '10.0.0.0/33'] }, 'ERR_INVALID_ARG_VALUE', /allowedRanges\[1\] is not a CIDR range/],
+    [
+      'a bad CIDR in allowedRanges',
+      { allowedRanges: ['127.0.0.0/8', '10.0.0.0/33'] },
+      'ERR_INVALID_ARG_VALUE',
+      /allowedRanges\[1\] is not a CIDR range/,
+    ],
     ['a loose spelling in deniedRanges', { deniedRanges: ['127.1'] }, 'ERR_INVALID_ARG_VALUE', /deniedRanges\[0\]/],
     ['a range with host bits set', { allowedRanges: ['10.0.0.1/8'] }, 'ERR_INVALID_ARG_VALUE', /did you mean "10\.0\.0\.0\/8"/],
     ['a bad deniedHosts pattern', { deniedHosts: ['a.*.example'] }, 'ERR_INVALID_ARG_VALUE', /deniedHosts\[0\]/],

@@ -11,6 +11,7 @@ async function printed(source, context) {
 }
 
 // ECMAScript's own global properties, as of ES2025 plus explicit resource management (stage 4).
+// prettier-ignore
 const STANDARD_GLOBALS = [
   'AggregateError', 'Array', 'ArrayBuffer', 'AsyncDisposableStack', 'Atomics', 'BigInt', 'BigInt64Array',
   'BigUint64Array', 'Boolean', 'DataView', 'Date', 'DisposableStack', 'Error', 'EvalError', 'FinalizationRegistry',
@@ -33,9 +34,33 @@ describe('the global object', () => {
   });
 
   it.each([
-    'require', 'module', 'exports', '__dirname', '__filename', 'process', 'global', 'Buffer', 'setTimeout', 'setInterval',
-    'setImmediate', 'clearTimeout', 'fetch', 'XMLHttpRequest', 'WebSocket', 'performance', 'navigator', 'structuredClone',
-    'WebAssembly', 'std', 'os', 'print', 'scriptArgs', 'gc', 'Deno', 'Bun', 'http',
+    'require',
+    'module',
+    'exports',
+    '__dirname',
+    '__filename',
+    'process',
+    'global',
+    'Buffer',
+    'setTimeout',
+    'setInterval',
+    'setImmediate',
+    'clearTimeout',
+    'fetch',
+    'XMLHttpRequest',
+    'WebSocket',
+    'performance',
+    'navigator',
+    'structuredClone',
+    'WebAssembly',
+    'std',
+    'os',
+    'print',
+    'scriptArgs',
+    'gc',
+    'Deno',
+    'Bun',
+    'http',
   ])('has no %s', async (name) => {
     await expect(printed(`console.log(typeof ${name})`)).resolves.toEqual(['undefined']);
   });
@@ -102,7 +127,11 @@ describe('one execution and the next', () => {
     const script = `const counter = { n: 0 }; counter.n++; globalThis.runs = (globalThis.runs || 0) + 1;
       const list = [1, 2]; list.push(3); setVariable('state', [counter.n, globalThis.runs, list.length]);`;
     const results = await Promise.all([run(script), run(script), run(script)]);
-    expect(results.map((r) => r.variables.state)).toEqual([[1, 1, 3], [1, 1, 3], [1, 1, 3]]);
+    expect(results.map((r) => r.variables.state)).toEqual([
+      [1, 1, 3],
+      [1, 1, 3],
+      [1, 1, 3],
+    ]);
   });
 
   it('share nothing while they run at the same time', async () => {
@@ -135,10 +164,7 @@ describe('a script that replaces built-ins', () => {
     expect(result).toMatchObject({
       variables: { value: { a: [1, 2] } },
       session: { value: { b: 'c' } },
-      logs: [
-        { message: 'printed {"d":1}' },
-        { message: 'false 2' },
-      ],
+      logs: [{ message: 'printed {"d":1}' }, { message: 'false 2' }],
     });
   });
 

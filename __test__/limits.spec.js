@@ -36,7 +36,10 @@ describe('CPU time', () => {
     ['a loop over lastIndexOf with a long needle', `${HAYSTACK} for (;;) hay.lastIndexOf('b' + needle.slice(1));`],
     ['a loop over includes with a long needle', `${HAYSTACK} for (;;) hay.includes(needle);`],
     ['a loop over split with a long separator', `${HAYSTACK} for (;;) hay.split(needle);`],
-    ['a loop over replace and replaceAll with a long pattern', `${HAYSTACK} for (;;) { hay.replace(needle, ''); hay.replaceAll(needle, ''); }`],
+    [
+      'a loop over replace and replaceAll with a long pattern',
+      `${HAYSTACK} for (;;) { hay.replace(needle, ''); hay.replaceAll(needle, ''); }`,
+    ],
     ['a loop over Array.prototype.indexOf on a large array', "const list = new Array(300000).fill('x'); for (;;) list.indexOf('y');"],
     ['catastrophic regular-expression backtracking', "/^(a+)+$/.test('a'.repeat(40) + 'b');"],
   ])('answers %s with ERR_SCRIPT_TIMEOUT within 1.5 × cpuTimeMs + 100 ms of its start', async (_, source) => {
@@ -179,9 +182,13 @@ describe('giant strings', () => {
 
 describe('stack', () => {
   const depthReached = (maxStackBytes) =>
-    run('let depth = 0; function down() { depth++; down(); } try { down(); } catch (e) { setVariable("e", e.name); } setVariable("depth", depth);', null, {
-      maxStackBytes,
-    }).then((r) => r.variables);
+    run(
+      'let depth = 0; function down() { depth++; down(); } try { down(); } catch (e) { setVariable("e", e.name); } setVariable("depth", depth);',
+      null,
+      {
+        maxStackBytes,
+      },
+    ).then((r) => r.variables);
 
   it('ends deep recursion with a RangeError the script can catch, deeper with a larger maxStackBytes', async () => {
     const small = await depthReached(32 << 10);
@@ -244,7 +251,7 @@ describe('console caps', () => {
   });
 
   it('keeps at most 64 KiB of messages, cutting the entry that passes it', async () => {
-    const result = await run("for (let i = 0; i < 20; i++) console.log(String(i % 10).repeat(5000));");
+    const result = await run('for (let i = 0; i < 20; i++) console.log(String(i % 10).repeat(5000));');
     const bytes = result.logs.slice(0, -1).reduce((sum, entry) => sum + Buffer.byteLength(entry.message), 0);
     expect(bytes).toBe(64 * 1024);
     expect(result.logs.at(-2).message).toBe('3'.repeat(64 * 1024 - 13 * 5000));

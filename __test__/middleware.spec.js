@@ -243,9 +243,13 @@ describe('backendScripts request, session and cookies', () => {
   it('sets and clears cookies through res.cookie and res.clearCookie', async () => {
     const app = siteApp({ root });
     const set = await request(app).get('/set-cookie');
-    expect(set.headers['set-cookie']).toEqual([expect.stringMatching(/^theme=dark%20mode; Max-Age=60; Path=\/; Expires=.*; HttpOnly; SameSite=Strict$/)]);
+    expect(set.headers['set-cookie']).toEqual([
+      expect.stringMatching(/^theme=dark%20mode; Max-Age=60; Path=\/; Expires=.*; HttpOnly; SameSite=Strict$/),
+    ]);
     const cleared = await request(app).get('/clear-cookie');
-    expect(cleared.headers['set-cookie']).toEqual([expect.stringMatching(/^theme=; Path=\/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax$/)]);
+    expect(cleared.headers['set-cookie']).toEqual([
+      expect.stringMatching(/^theme=; Path=\/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax$/),
+    ]);
   });
 
   it('refuses a script cookie named like the session cookie, and applies nothing', async () => {

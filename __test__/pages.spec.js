@@ -141,7 +141,8 @@ describe('renderPage', () => {
   });
 
   it('gives script errors the line and column of the page itself', async () => {
-    const page = '<!doctype html>\n<h1>Title</h1>\n<script scope="backend">\n  setVariable("a", 1);\n  missing();\n</script>\n<p>x</p><script scope="backend">  null.boom</script>';
+    const page =
+      '<!doctype html>\n<h1>Title</h1>\n<script scope="backend">\n  setVariable("a", 1);\n  missing();\n</script>\n<p>x</p><script scope="backend">  null.boom</script>';
     const error = await failureOf(renderPage(page));
     expect(error.code).toBe('ERR_SCRIPT_EXCEPTION');
     expect([error.line, error.column]).toEqual([5, 3]);
@@ -156,7 +157,8 @@ describe('renderPage', () => {
   });
 
   it('keeps blocks separate statements, as separate script elements are', async () => {
-    const page = '<script scope="backend">var a = 1 // no semicolon</script>\n<script scope="backend">(function () { setVariable("a", a) })()</script>{{ var.a }}';
+    const page =
+      '<script scope="backend">var a = 1 // no semicolon</script>\n<script scope="backend">(function () { setVariable("a", a) })()</script>{{ var.a }}';
     expect((await renderPage(page)).body).toBe('\n1');
   });
 
@@ -194,9 +196,7 @@ describe('renderPage', () => {
 
   it('stops a template loop that would run for ever', async () => {
     const started = Date.now();
-    const error = await failureOf(
-      renderPage('{% for i in range(100000) %}{% for j in range(100000) %}{{ i }}{% endfor %}{% endfor %}'),
-    );
+    const error = await failureOf(renderPage('{% for i in range(100000) %}{% for j in range(100000) %}{{ i }}{% endfor %}{% endfor %}'));
     expect(error.code).toBe('ERR_PAGE_TEMPLATE');
     expect(error.message).toMatch(/rendering budget/);
     expect(Date.now() - started).toBeLessThan(5000);

@@ -65,7 +65,7 @@ function parseResponse(text) {
 
 function unchunk(text) {
   let out = '';
-  for (let rest = text; ; ) {
+  for (let rest = text; ;) {
     const lineEnd = rest.indexOf('\r\n');
     const size = parseInt(rest.slice(0, lineEnd), 16);
     if (!size) return out;
@@ -169,7 +169,6 @@ async function startTrap(host = '127.0.0.1', port = 0) {
   return trap;
 }
 
-
 let upstream;
 let secureUpstream;
 beforeAll(async () => {
@@ -180,18 +179,25 @@ afterAll(() => Promise.all([upstream.close(), secureUpstream.close()]));
 describe('startEgressProxy', () => {
   it('rejects missing credentials, bad ranges and a callback that is not a function', async () => {
     await expect(startEgressProxy()).rejects.toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
-    await expect(startEgressProxy({})).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE', message: expect.stringContaining('options.credentials') });
+    await expect(startEgressProxy({})).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARG_TYPE',
+      message: expect.stringContaining('options.credentials'),
+    });
     await expect(startEgressProxy({ credentials: [] })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
     await expect(startEgressProxy({ credentials: CREDENTIALS, allowedRanges: ['10.0.0.1/8'] })).rejects.toMatchObject({
       code: 'ERR_INVALID_ARG_VALUE',
       message: expect.stringContaining('did you mean "10.0.0.0/8"'),
     });
-    await expect(startEgressProxy({ credentials: CREDENTIALS, listen: 'localhost:1' })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    await expect(startEgressProxy({ credentials: CREDENTIALS, listen: 'localhost:1' })).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARG_VALUE',
+    });
     await expect(startEgressProxy({ credentials: CREDENTIALS, onDecision: 'log' })).rejects.toMatchObject({
       code: 'ERR_INVALID_ARG_TYPE',
       message: expect.stringContaining('options.onDecision'),
     });
-    await expect(startEgressProxy({ credentials: CREDENTIALS, maxHeaderBytes: 10 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    await expect(startEgressProxy({ credentials: CREDENTIALS, maxHeaderBytes: 10 })).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARG_VALUE',
+    });
   });
 
   it('rejects with EADDRINUSE when the port is taken', async () => {
@@ -260,7 +266,7 @@ describe('the egress proxy with loopback allowed', () => {
     expect(decision.bytesDown).toBeGreaterThan(res.body.length);
   });
 
-  it('tunnels https through CONNECT for Node\'s https client with the test CA', async () => {
+  it("tunnels https through CONNECT for Node's https client with the test CA", async () => {
     const res = await httpsViaProxy(proxy, `${secureUpstream.url}/json`);
     expect(res.status).toBe(200);
     expect(JSON.parse(res.body)).toEqual({ ok: true, items: [1, 2, 3] });
@@ -331,9 +337,17 @@ describe('the egress proxy with loopback allowed', () => {
     expect(stats.bytesUp).toBeGreaterThan(0);
     expect(stats.bytesDown).toBeGreaterThan(0);
     expect(stats.droppedDecisions).toBe(0);
-    expect(Object.keys(stats).sort()).toEqual(
-      ['activeTunnels', 'allowed', 'authFailures', 'bytesDown', 'bytesUp', 'denied', 'droppedDecisions', 'failed', 'requests'],
-    );
+    expect(Object.keys(stats).sort()).toEqual([
+      'activeTunnels',
+      'allowed',
+      'authFailures',
+      'bytesDown',
+      'bytesUp',
+      'denied',
+      'droppedDecisions',
+      'failed',
+      'requests',
+    ]);
   });
 });
 
@@ -523,7 +537,7 @@ describe('DNS rebinding, with the proxy resolving through a DNS server the test 
   });
 });
 
-describe('the proxy\'s limits', () => {
+describe("the proxy's limits", () => {
   it('refuses a client past maxTunnelsPerClient with 429, and admits it again once one closes', async () => {
     const proxy = await proxyWith({ allowedRanges: LOOPBACK, maxTunnelsPerClient: 2 });
     const authority = `127.0.0.1:${upstream.port}`;
@@ -584,7 +598,12 @@ describe('close()', () => {
     const closing = proxy.close();
     // New connections are refused at once, while the running request goes on.
     await sleep(50);
-    const refused = await new Promise((resolve) => net.connect({ host: '127.0.0.1', port: proxy.port }).on('error', resolve).on('connect', () => resolve(null)));
+    const refused = await new Promise((resolve) =>
+      net
+        .connect({ host: '127.0.0.1', port: proxy.port })
+        .on('error', resolve)
+        .on('connect', () => resolve(null)),
+    );
     expect(refused).toMatchObject({ code: 'ECONNREFUSED' });
     const res = await inFlight;
     expect(res.status).toBe(200);
@@ -638,12 +657,17 @@ describe('the command line', () => {
       const proxy = { port };
       const ok = await viaProxy(proxy, `${upstream.url}/json?cli`);
       expect(ok.status).toBe(200);
-      const other = await viaProxy(proxy, `${upstream.url}/json?cli-other`, { headers: { 'proxy-authorization': basic('other', 'pa:ss') } });
+      const other = await viaProxy(proxy, `${upstream.url}/json?cli-other`, {
+        headers: { 'proxy-authorization': basic('other', 'pa:ss') },
+      });
       expect(other.status).toBe(200);
       const denied = await viaProxy(proxy, 'http://169.254.169.254/');
       expect(denied.status).toBe(403);
       const lines = await waitFor(() => {
-        const parsed = child.out.split('\n').filter(Boolean).map((line) => JSON.parse(line));
+        const parsed = child.out
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => JSON.parse(line));
         return parsed.length >= 3 && parsed;
       });
       expect(lines[0]).toMatchObject({ method: 'GET', target: `${upstream.url}/json?cli`, allowed: true, status: 200, username: USER });
@@ -653,7 +677,12 @@ describe('the command line', () => {
       child.kill('SIGTERM');
       expect(await child.exited).toEqual({ code: 0, signal: null });
       expect(child.err).toMatch(/SIGTERM, closing\n.*closed\n$/s);
-      const refused = await new Promise((resolve) => net.connect({ host: '127.0.0.1', port }).on('error', resolve).on('connect', () => resolve(null)));
+      const refused = await new Promise((resolve) =>
+        net
+          .connect({ host: '127.0.0.1', port })
+          .on('error', resolve)
+          .on('connect', () => resolve(null)),
+      );
       expect(refused).toMatchObject({ code: 'ECONNREFUSED' });
     } finally {
       child.kill('SIGKILL');

@@ -314,7 +314,9 @@ describe('console', () => {
 
   it('prints nothing to the host’s own stdout or stderr', async () => {
     const writes = [];
-    const spies = ['stdout', 'stderr'].map((stream) => jest.spyOn(process[stream], 'write').mockImplementation((chunk) => writes.push(chunk)));
+    const spies = ['stdout', 'stderr'].map((stream) =>
+      jest.spyOn(process[stream], 'write').mockImplementation((chunk) => writes.push(chunk)),
+    );
     try {
       await run('console.log("quiet"); console.error("quiet")');
     } finally {
@@ -365,7 +367,9 @@ describe('redirect, response.send and response.json end the script at once', () 
   });
 
   it('keeps what the script did before it ended', async () => {
-    const result = await run(`session.set('seen', true); cookie.set('c', 'v'); setVariable('x', 1); console.log('before'); redirect('/next', 303);`);
+    const result = await run(
+      `session.set('seen', true); cookie.set('c', 'v'); setVariable('x', 1); console.log('before'); redirect('/next', 303);`,
+    );
     expect(result).toMatchObject({
       action: 'redirect',
       status: 303,

@@ -100,7 +100,10 @@ describe('the rest of the host’s network is refused', () => {
     ['http://012.0.0.1/', address('10.0.0.1', 'private-use address')],
     ['http://0xc0a80001/', address('192.168.0.1', 'private-use address')],
     // cloud metadata, in its spellings
-    ['http://169.254.169.254/latest/meta-data/', address('169.254.169.254', 'link-local address (169.254.0.0/16), which includes cloud metadata endpoints')],
+    [
+      'http://169.254.169.254/latest/meta-data/',
+      address('169.254.169.254', 'link-local address (169.254.0.0/16), which includes cloud metadata endpoints'),
+    ],
     ['http://0xa9fea9fe/', address('169.254.169.254', 'link-local address')],
     ['http://2852039166/', address('169.254.169.254', 'link-local address')],
     ['http://0251.0376.0251.0376/', address('169.254.169.254', 'link-local address')],
@@ -289,7 +292,9 @@ describe('deniedRanges and deniedHosts', () => {
     const config = loopbackConfig(proxy, { deniedRanges: ['127.0.0.2/31'] });
     const to = encodeURIComponent(`http://127.0.0.3:${port}/json`);
     const res = await get(`${upstream.url}/redirect?to=${to}`, config);
-    expect(res.error).toBe('blocked by the egress policy (denied-address): destination 127.0.0.3 is denied by the deniedRanges entry 127.0.0.2/31');
+    expect(res.error).toBe(
+      'blocked by the egress policy (denied-address): destination 127.0.0.3 is denied by the deniedRanges entry 127.0.0.2/31',
+    );
     await proxy.settled();
     expect(proxy.requests).toHaveLength(1);
   });
@@ -308,7 +313,9 @@ describe('deniedRanges and deniedHosts', () => {
   it('deniedHosts refuses a redirect hop to a denied name', async () => {
     const config = loopbackConfig(proxy, { deniedHosts: ['*.corp.example'] });
     const res = await get(`${upstream.url}/redirect?to=${encodeURIComponent('http://git.corp.example/')}`, config);
-    expect(res.error).toBe('blocked by the egress policy (denied-host): host "git.corp.example" is denied by the deniedHosts entry "*.corp.example"');
+    expect(res.error).toBe(
+      'blocked by the egress policy (denied-host): host "git.corp.example" is denied by the deniedHosts entry "*.corp.example"',
+    );
     await proxy.settled();
     expect(proxy.requests).toHaveLength(1);
   });
@@ -317,7 +324,12 @@ describe('deniedRanges and deniedHosts', () => {
 // A name the local resolver maps to an internal address. /etc/hosts is shared with the rest of the
 // machine, so it is not edited: the script runs in a child process with a mount namespace of its
 // own, where a private hosts file is bind-mounted over /etc/hosts.
-const HOSTS = ['127.0.0.1 loopback-alias.example', '::1 loopback6-alias.example', '10.1.2.3 private-alias.example', '169.254.169.254 metadata-alias.example'];
+const HOSTS = [
+  '127.0.0.1 loopback-alias.example',
+  '::1 loopback6-alias.example',
+  '10.1.2.3 private-alias.example',
+  '169.254.169.254 metadata-alias.example',
+];
 
 function canBindHosts() {
   const probe = spawnSync('unshare', ['--mount', '--', 'sh', '-c', 'mount --bind /etc/hosts /etc/hosts'], { encoding: 'utf8' });
@@ -356,9 +368,13 @@ describe('a host name that the local resolver maps to an internal address', () =
       expect(JSON.parse(stdout)).toEqual([
         `blocked by the egress policy (blocked-address): loopback-alias.example resolves to 127.0.0.1; destination 127.0.0.1 is blocked: loopback address (127.0.0.0/8), which is this machine`,
         expect.stringMatching(/^blocked by the egress policy \(blocked-address\): loopback-alias\.example\.? resolves to 127\.0\.0\.1;/),
-        expect.stringMatching(/^blocked by the egress policy \(blocked-address\): loopback6-alias\.example resolves to ::1; destination ::1 is blocked: loopback address/),
+        expect.stringMatching(
+          /^blocked by the egress policy \(blocked-address\): loopback6-alias\.example resolves to ::1; destination ::1 is blocked: loopback address/,
+        ),
         `blocked by the egress policy (blocked-address): private-alias.example resolves to 10.1.2.3; destination 10.1.2.3 is blocked: private-use address (10.0.0.0/8), used for internal networks`,
-        expect.stringMatching(/^blocked by the egress policy \(blocked-address\): metadata-alias\.example resolves to 169\.254\.169\.254; destination 169\.254\.169\.254 is blocked: link-local address/),
+        expect.stringMatching(
+          /^blocked by the egress policy \(blocked-address\): metadata-alias\.example resolves to 169\.254\.169\.254; destination 169\.254\.169\.254 is blocked: link-local address/,
+        ),
       ]);
       await expectNothingReachedProxy(countedBefore);
       expect(upstream.hits).toEqual([]);

@@ -23,7 +23,9 @@ function request(url, { method = 'GET', headers = {}, body, ca, path } = {}) {
       (res) => {
         const parts = [];
         res.on('data', (part) => parts.push(part));
-        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(parts) }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(parts) }),
+        );
         res.on('error', reject);
       },
     );
@@ -122,7 +124,12 @@ describe('the upstream test server over http', () => {
   it('echoes method, url, headers and body at /echo', async () => {
     const res = await request(`${upstream.url}/echo?x=1`, { method: 'PUT', headers: { 'content-type': 'text/plain' }, body: 'héllo' });
     expect(JSON.parse(res.body)).toEqual(
-      expect.objectContaining({ method: 'PUT', url: '/echo?x=1', body: 'héllo', headers: expect.objectContaining({ 'content-type': 'text/plain' }) }),
+      expect.objectContaining({
+        method: 'PUT',
+        url: '/echo?x=1',
+        body: 'héllo',
+        headers: expect.objectContaining({ 'content-type': 'text/plain' }),
+      }),
     );
   });
 

@@ -57,11 +57,17 @@ describe('the addon in worker_threads', () => {
     try {
       const answers = await Promise.all(
         workers.flatMap(({ ask }, w) =>
-          Array.from({ length: 10 }, (_, n) => ask({ source: 'setVariable("id", request.query.w * 100 + request.query.n)', context: { request: { query: { w, n } } } })),
+          Array.from({ length: 10 }, (_, n) =>
+            ask({ source: 'setVariable("id", request.query.w * 100 + request.query.n)', context: { request: { query: { w, n } } } }),
+          ),
         ),
       );
-      const fromMain = await Promise.all(Array.from({ length: 10 }, (_, n) => run('setVariable("id", request.query.n)', { request: { query: { n } } })));
-      expect(answers.map((a) => a.result.variables.id)).toEqual(workers.flatMap((_, w) => Array.from({ length: 10 }, (__, n) => w * 100 + n)));
+      const fromMain = await Promise.all(
+        Array.from({ length: 10 }, (_, n) => run('setVariable("id", request.query.n)', { request: { query: { n } } })),
+      );
+      expect(answers.map((a) => a.result.variables.id)).toEqual(
+        workers.flatMap((_, w) => Array.from({ length: 10 }, (__, n) => w * 100 + n)),
+      );
       expect(fromMain.map((r) => r.variables.id)).toEqual(Array.from({ length: 10 }, (_, n) => n));
     } finally {
       await Promise.all(workers.map(({ worker }) => worker.terminate()));

@@ -38,7 +38,11 @@ async function withCpu(count, measure) {
   const before = cpuMs();
   const figures = await measure();
   const after = cpuMs();
-  return { ...figures, cpuUsPerExec: ((after.process - before.process) / count) * 1000, mainCpuUsPerExec: ((after.main - before.main) / count) * 1000 };
+  return {
+    ...figures,
+    cpuUsPerExec: ((after.process - before.process) / count) * 1000,
+    mainCpuUsPerExec: ((after.main - before.main) / count) * 1000,
+  };
 }
 
 /** Collects garbage (when --expose-gc is on) and lets finalizers and freed threads settle. */

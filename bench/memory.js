@@ -27,7 +27,15 @@ async function soak({ params }) {
   }
   const first = samples[0];
   const last = samples[samples.length - 1];
-  return { count, afterFirst1000MiB: first, endMiB: last, maxMiB: Math.max(...samples), growthMiB: last - first, perSec: (count / (M.now() - start)) * 1000, samples };
+  return {
+    count,
+    afterFirst1000MiB: first,
+    endMiB: last,
+    maxMiB: Math.max(...samples),
+    growthMiB: last - first,
+    perSec: (count / (M.now() - start)) * 1000,
+    samples,
+  };
 }
 
 /**
@@ -39,9 +47,16 @@ async function inflight({ params, upstream, proxy }) {
   const count = params.inflight;
   const wait = params['inflight-ms'];
   const run = (ms) =>
-    addon.runBackendScript(`const r = http.get(getVariable('upstream') + '/slow?ms=${ms}'); setVariable('status', r.status);`, { variables: { upstream } }, proxy, null).then((r) => {
-      if (r.variables.status !== 200) throw new Error(`an in-flight execution got ${JSON.stringify(r.variables)}`);
-    });
+    addon
+      .runBackendScript(
+        `const r = http.get(getVariable('upstream') + '/slow?ms=${ms}'); setVariable('status', r.status);`,
+        { variables: { upstream } },
+        proxy,
+        null,
+      )
+      .then((r) => {
+        if (r.variables.status !== 200) throw new Error(`an in-flight execution got ${JSON.stringify(r.variables)}`);
+      });
   addon.configure({ maxInFlight: Math.max(1024, count), maxQueue: Math.max(1024, count) });
   await Promise.all(Array.from({ length: 4 }, () => run(0)));
   await M.settle(200);
@@ -63,12 +78,16 @@ async function inflight({ params, upstream, proxy }) {
   const during = M.rssMiB();
   const rampMs = M.now() - started;
   await Promise.all(pending);
-  if (!all) throw new Error(`only ${peak.inFlight} of ${count} executions were in flight at once within ${Math.round(rampMs)} ms; raise --inflight-ms`);
+  if (!all)
+    throw new Error(
+      `only ${peak.inFlight} of ${count} executions were in flight at once within ${Math.round(rampMs)} ms; raise --inflight-ms`,
+    );
   return { count, beforeMiB: before, duringMiB: during, perExecutionMiB: (during - before) / count, rampMs, threads: peak.threads };
 }
 
 const args = JSON.parse(process.argv[2]);
-({ soak, inflight })[args.measure](args)
+const measure = { soak, inflight }[args.measure];
+measure(args)
   .then((figures) => process.stdout.write(`${JSON.stringify(figures)}\n`))
   .catch((error) => {
     console.error(error);

@@ -70,7 +70,11 @@ function targets(results) {
   const list = [];
   const add = (name, value, shown, met) => list.push({ name, value, shown, met: value === undefined || Number.isNaN(value) ? null : met });
 
-  for (const [id, factor] of [['qjs', 3], ['ivmShared', 4], ['ivmNew', 25]]) {
+  for (const [id, factor] of [
+    ['qjs', 3],
+    ['ivmShared', 4],
+    ['ivmNew', 25],
+  ]) {
     const speedup = peer('backend', id) && ours('backend') ? peer('backend', id).median / ours('backend').median : undefined;
     add(`1. backend: median latency ≤ 1/${factor} of ${results.engines[id].label}`, speedup, `${times(speedup)} faster`, speedup >= factor);
   }
@@ -83,9 +87,19 @@ function targets(results) {
   add(`4. io: ${results.params.io} executions within 300 ms of wall time`, io?.wallMs, `${ms(io?.wallMs)} ms`, io?.wallMs <= 300);
   add('4. io: worst event-loop delay during the batch < 10 ms', io?.maxDelayMs, `${ms(io?.maxDelayMs)} ms`, io?.maxDelayMs < 10);
   const inflight = ours('inflight');
-  add(`5. memory: < 1 MiB RSS per in-flight waiting execution (${results.params.inflight} in flight)`, inflight?.perExecutionMiB, `${ms(inflight?.perExecutionMiB)} MiB`, inflight?.perExecutionMiB < 1);
+  add(
+    `5. memory: < 1 MiB RSS per in-flight waiting execution (${results.params.inflight} in flight)`,
+    inflight?.perExecutionMiB,
+    `${ms(inflight?.perExecutionMiB)} MiB`,
+    inflight?.perExecutionMiB < 1,
+  );
   const soak = ours('soak');
-  add(`5. soak: RSS after ${results.params.soak} executions within 20 MiB of its level after 1,000`, soak?.growthMiB, `${soak ? `${fmt(soak.afterFirst1000MiB, 1)} → ${fmt(soak.endMiB, 1)} MiB (${soak.growthMiB >= 0 ? '+' : ''}${fmt(soak.growthMiB, 1)})` : 'n/a'}`, Math.abs(soak?.growthMiB) <= 20);
+  add(
+    `5. soak: RSS after ${results.params.soak} executions within 20 MiB of its level after 1,000`,
+    soak?.growthMiB,
+    `${soak ? `${fmt(soak.afterFirst1000MiB, 1)} → ${fmt(soak.endMiB, 1)} MiB (${soak.growthMiB >= 0 ? '+' : ''}${fmt(soak.growthMiB, 1)})` : 'n/a'}`,
+    Math.abs(soak?.growthMiB) <= 20,
+  );
   const big = ours('big');
   const warm = big && big.firstMs / big.secondMs;
   add('6. big script: second run ≥ 5× faster than the first', warm, times(warm), warm >= 5);
@@ -104,7 +118,8 @@ function report(results) {
       `Addon: ${m.addon}${m.addonDebugInfo ? ' (WARNING: it has debug info, so it is not the release build these figures are meant for; run `npm run build`)' : ''}. ` +
       `Egress proxy: ${results.proxyKind}. Mode: ${results.mode}, median of ${params.rounds} round(s). ${m.date}`,
   );
-  for (const id of ids) if (engines[id].unavailable) out.push(`\nNot measured: ${label(id)} could not be loaded: ${engines[id].unavailable}`);
+  for (const id of ids)
+    if (engines[id].unavailable) out.push(`\nNot measured: ${label(id)} could not be loaded: ${engines[id].unavailable}`);
 
   const speedup = (w, id, key) => (id === 'ours' || !f[w]?.[id] || !f[w]?.ours ? '—' : times(f[w][id][key] / f[w].ours[key]));
   // One row per engine: its cells for workload `w`, or why it has none.
@@ -126,12 +141,29 @@ function report(results) {
 
   out.push(`\n**io** (${params.io} executions at once, each one request answered after 50 ms)\n`);
   const io = ['engine', 'wall ms', 'worst event-loop delay ms', 'main-thread CPU ms', 'ours faster by'];
-  out.push(table(io, engineRows('io', io.length, (x, id) => [ms(x.wallMs), ms(x.maxDelayMs), ms(x.mainCpuMs), speedup('io', id, 'wallMs')])));
+  out.push(
+    table(
+      io,
+      engineRows('io', io.length, (x, id) => [ms(x.wallMs), ms(x.maxDelayMs), ms(x.mainCpuMs), speedup('io', id, 'wallMs')]),
+    ),
+  );
 
   const bytes = Object.values(f.big ?? {})[0]?.bytes;
-  out.push(`\n**big script** (${bytes ? `${(bytes / 1024).toFixed(0)} KiB: ` : ''}validate.js and validator's isEmail bundled, plus a page script; run twice, ${params.big} pair(s) per round)\n`);
+  out.push(
+    `\n**big script** (${bytes ? `${(bytes / 1024).toFixed(0)} KiB: ` : ''}validate.js and validator's isEmail bundled, plus a page script; run twice, ${params.big} pair(s) per round)\n`,
+  );
   const big = ['engine', 'first run ms', 'second run ms', 'first / second', 'ours faster by (second run)'];
-  out.push(table(big, engineRows('big', big.length, (x, id) => [ms(x.firstMs), ms(x.secondMs), times(x.firstMs / x.secondMs), speedup('big', id, 'secondMs')])));
+  out.push(
+    table(
+      big,
+      engineRows('big', big.length, (x, id) => [
+        ms(x.firstMs),
+        ms(x.secondMs),
+        times(x.firstMs / x.secondMs),
+        speedup('big', id, 'secondMs'),
+      ]),
+    ),
+  );
 
   const tp = f.throughput?.ours;
   const mem = f.inflight?.ours;
@@ -142,19 +174,42 @@ function report(results) {
     table(
       ['measure', 'figure'],
       [
-        tp && [`backend throughput, one at a time → ${params.window} in flight`, `${fmt(tp.one, 0)} → ${fmt(tp.several, 0)} exec/s (${times(tp.several / tp.one)})`],
-        tp && [`empty script throughput, one at a time → ${params.window} in flight`, `${fmt(tp.emptyOne, 0)} → ${fmt(tp.emptySeveral, 0)} exec/s (${times(tp.emptySeveral / tp.emptyOne)})`],
-        tp && ['CPU per execution one at a time, all threads (of which Node’s main thread): backend; empty script', `${fmt(tp.cpuUs, 0)} µs (${fmt(tp.mainCpuUs, 0)} µs); ${fmt(tp.emptyCpuUs, 0)} µs (${fmt(tp.emptyMainCpuUs, 0)} µs)`],
-        tp && [`CPU per backend execution with ${params.window} in flight, and the bound it sets: ${m.cores} cores / CPU`, `${fmt(tp.severalCpuUs, 0)} µs: ${fmt((m.cores * 1e6) / tp.severalCpuUs, 0)} exec/s (${times((m.cores * 1e6) / tp.severalCpuUs / tp.one)} one at a time)`],
-        mem && [`RSS per in-flight waiting execution (${mem.count} in flight, ${mem.threads} threads)`, `${ms(mem.perExecutionMiB)} MiB (${fmt(mem.beforeMiB, 0)} → ${fmt(mem.duringMiB, 0)} MiB)`],
-        soak && [`soak: RSS after 1,000 → after ${soak.count} executions (max)`, `${fmt(soak.afterFirst1000MiB, 1)} → ${fmt(soak.endMiB, 1)} MiB (${fmt(soak.maxMiB, 1)}), ${fmt(soak.perSec, 0)} exec/s`],
+        tp && [
+          `backend throughput, one at a time → ${params.window} in flight`,
+          `${fmt(tp.one, 0)} → ${fmt(tp.several, 0)} exec/s (${times(tp.several / tp.one)})`,
+        ],
+        tp && [
+          `empty script throughput, one at a time → ${params.window} in flight`,
+          `${fmt(tp.emptyOne, 0)} → ${fmt(tp.emptySeveral, 0)} exec/s (${times(tp.emptySeveral / tp.emptyOne)})`,
+        ],
+        tp && [
+          'CPU per execution one at a time, all threads (of which Node’s main thread): backend; empty script',
+          `${fmt(tp.cpuUs, 0)} µs (${fmt(tp.mainCpuUs, 0)} µs); ${fmt(tp.emptyCpuUs, 0)} µs (${fmt(tp.emptyMainCpuUs, 0)} µs)`,
+        ],
+        tp && [
+          `CPU per backend execution with ${params.window} in flight, and the bound it sets: ${m.cores} cores / CPU`,
+          `${fmt(tp.severalCpuUs, 0)} µs: ${fmt((m.cores * 1e6) / tp.severalCpuUs, 0)} exec/s (${times((m.cores * 1e6) / tp.severalCpuUs / tp.one)} one at a time)`,
+        ],
+        mem && [
+          `RSS per in-flight waiting execution (${mem.count} in flight, ${mem.threads} threads)`,
+          `${ms(mem.perExecutionMiB)} MiB (${fmt(mem.beforeMiB, 0)} → ${fmt(mem.duringMiB, 0)} MiB)`,
+        ],
+        soak && [
+          `soak: RSS after 1,000 → after ${soak.count} executions (max)`,
+          `${fmt(soak.afterFirst1000MiB, 1)} → ${fmt(soak.endMiB, 1)} MiB (${fmt(soak.maxMiB, 1)}), ${fmt(soak.perSec, 0)} exec/s`,
+        ],
         req && ['`require()` of the package, fresh process', `${ms(req.ms)} ms (min ${ms(req.min)}, max ${ms(req.max)})`],
       ].filter(Boolean),
     ),
   );
 
   out.push(`\n**targets (issue 6)${results.mode === 'smoke' ? ' — smoke counts, indicative only' : ''}**\n`);
-  out.push(table(['target', 'measured', 'verdict'], targets(results).map((t) => [t.name, t.shown, t.met === null ? 'not measured' : t.met ? 'met' : 'NOT MET'])));
+  out.push(
+    table(
+      ['target', 'measured', 'verdict'],
+      targets(results).map((t) => [t.name, t.shown, t.met === null ? 'not measured' : t.met ? 'met' : 'NOT MET']),
+    ),
+  );
 
   out.push(
     '\nNotes: every execution gets a fresh sandbox (ours: a new QuickJS runtime and context; quickjs-emscripten: a new runtime and context ' +
@@ -162,7 +217,7 @@ function report(results) {
       '32 MB limit and a timeout; node:vm: a new context with a timeout). All get a 1 s CPU budget. Sources are compiled on every execution; ' +
       'for ours the same source hits the bytecode cache, which is part of the product (the big-script first run is always a new source). ' +
       "The peers get the page globals as JavaScript inside their sandbox (one JSON copy in and out), and synchronous scripts run with the peers' " +
-      'synchronous calls on Node\'s main thread: their fastest path. Ours run asynchronously on the addon\'s threads; the io workload goes through ' +
+      "synchronous calls on Node's main thread: their fastest path. Ours run asynchronously on the addon's threads; the io workload goes through " +
       'the authenticated egress proxy to a local upstream (both in a child process), the peers await a 50 ms host timer instead. ' +
       'Event-loop delay: perf_hooks.monitorEventLoopDelay at 1 ms resolution, resolution subtracted.',
   );

@@ -27,8 +27,32 @@ const W = require('./workloads');
 const M = require('./measure');
 const { machine, report } = require('./report');
 
-const FULL = { rounds: 5, backend: 2000, cpu: 100, io: 200, big: 5, soak: 100_000, inflight: 1000, 'inflight-ms': 5000, throughput: 4000, window: 8, require: 10 };
-const SMOKE = { rounds: 1, backend: 40, cpu: 3, io: 20, big: 1, soak: 2000, inflight: 50, 'inflight-ms': 2000, throughput: 200, window: 8, require: 2 };
+const FULL = {
+  rounds: 5,
+  backend: 2000,
+  cpu: 100,
+  io: 200,
+  big: 5,
+  soak: 100_000,
+  inflight: 1000,
+  'inflight-ms': 5000,
+  throughput: 4000,
+  window: 8,
+  require: 10,
+};
+const SMOKE = {
+  rounds: 1,
+  backend: 40,
+  cpu: 3,
+  io: 20,
+  big: 1,
+  soak: 2000,
+  inflight: 50,
+  'inflight-ms': 2000,
+  throughput: 200,
+  window: 8,
+  require: 2,
+};
 const HELP = `usage: node bench/run.js [--smoke] [--<count> N …] [--out FILE]
 counts (full / --smoke): ${Object.keys(FULL)
   .map((k) => `--${k} ${FULL[k]}/${SMOKE[k]}`)
@@ -106,11 +130,19 @@ async function main() {
   const available = engines.filter((e) => !e.unavailable);
   const servers = await startServers();
   const proxy = { ...servers.proxy, allowedRanges: ['127.0.0.0/8'] };
-  const results = { machine: machine(ourRoot), mode: smoke ? 'smoke' : 'full', params, proxyKind: servers.proxyKind, engines: {}, failures: [] };
+  const results = {
+    machine: machine(ourRoot),
+    mode: smoke ? 'smoke' : 'full',
+    params,
+    proxyKind: servers.proxyKind,
+    engines: {},
+    failures: [],
+  };
   for (const e of engines) results.engines[e.id] = { label: e.label, ...(e.unavailable && { unavailable: e.unavailable }) };
   const log = (line) => process.stderr.write(`${line}\n`);
   log(`bench (${results.mode}): ${available.map((e) => e.label).join(', ')}; proxy: ${servers.proxyKind}`);
-  if (results.machine.addonDebugInfo) log(`WARNING: ${results.machine.addon} has debug info: not the release build; run \`npm run build\` first`);
+  if (results.machine.addonDebugInfo)
+    log(`WARNING: ${results.machine.addon} has debug info: not the release build; run \`npm run build\` first`);
 
   // One job per engine and workload; ours gets the real API, the peers the prelude's globals.
   const job = (e, workload, i) => {
@@ -139,7 +171,14 @@ async function main() {
       const figures = await measure();
       ((rounds[workload] ??= {})[e.id] ??= []).push(figures);
     } catch (error) {
-      results.failures.push({ workload, engine: e.id, error: String(error.stack ?? error).split('\n').slice(0, 3).join(' | ') });
+      results.failures.push({
+        workload,
+        engine: e.id,
+        error: String(error.stack ?? error)
+          .split('\n')
+          .slice(0, 3)
+          .join(' | '),
+      });
       log(`  FAILED ${workload} on ${e.label}: ${error.message}`);
     }
   };
@@ -239,12 +278,16 @@ function summarize(rounds) {
 
 /** Runs one measurement of bench/memory.js in a Node process of its own; its figures. */
 function memoryChild(args) {
-  const child = spawn(process.execPath, ['--expose-gc', path.join(__dirname, 'memory.js'), JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--expose-gc', path.join(__dirname, 'memory.js'), JSON.stringify(args)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let output = '';
   child.stdout.on('data', (data) => (output += data));
   return new Promise((resolve, reject) => {
     child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(output)) : reject(new Error(`bench/memory.js (${args.measure}) exited with ${code}`))));
+    child.once('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(output)) : reject(new Error(`bench/memory.js (${args.measure}) exited with ${code}`)),
+    );
   });
 }
 

@@ -29,9 +29,7 @@ async function main() {
   const proxy = await startProxy();
   // The upstream records every hit for tests; the benchmark does not need them.
   upstream.hits.push = () => 0;
-  process.stdout.write(
-    `${JSON.stringify({ upstream: upstream.url, proxy: { url: proxy.url, ...CREDENTIALS }, proxyKind: proxy.kind })}\n`,
-  );
+  process.stdout.write(`${JSON.stringify({ upstream: upstream.url, proxy: { url: proxy.url, ...CREDENTIALS }, proxyKind: proxy.kind })}\n`);
   // Ends with its parent.
   process.stdin.resume();
   process.stdin.on('end', () => process.exit(0));

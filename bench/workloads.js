@@ -146,7 +146,11 @@ function bigSource(nonce) {
 }
 
 const BIG_CONTEXT = {
-  request: { method: 'GET', path: '/signup', query: { email: 'ada@example.com', website: 'https://example.com', age: '17', password: 'short' } },
+  request: {
+    method: 'GET',
+    path: '/signup',
+    query: { email: 'ada@example.com', website: 'https://example.com', age: '17', password: 'short' },
+  },
 };
 
 function checkBig(result) {

@@ -75,9 +75,12 @@ async function startDemo({ port = 3000 } = {}) {
   );
   app.use((req, res) => res.status(404).type('text').send('Not found'));
   // Errors are logged here and shown without detail: a production error page never shows a script.
-  app.use((err, req, res, next) => {
+  app.use((err, req, res, _next) => {
     console.error(`[${err.page ?? req.path}] ${err.code ?? 'error'}: ${err.message}`);
-    res.status(err.status ?? 500).type('text').send('Something went wrong.');
+    res
+      .status(err.status ?? 500)
+      .type('text')
+      .send('Something went wrong.');
   });
 
   const site = await listen(http.createServer(app), port);

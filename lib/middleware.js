@@ -97,7 +97,11 @@ function validate(options) {
   }
   if (onLogs !== null && typeof onLogs !== 'function') throw typeError('options.onLogs', 'a function or null', onLogs);
   if (typeof index !== 'string' || !isPlainName(index)) throw typeError('options.index', 'a file name', index);
-  if (!Array.isArray(extensions) || extensions.length === 0 || !extensions.every((e) => typeof e === 'string' && /^[A-Za-z0-9]+$/.test(e))) {
+  if (
+    !Array.isArray(extensions) ||
+    extensions.length === 0 ||
+    !extensions.every((e) => typeof e === 'string' && /^[A-Za-z0-9]+$/.test(e))
+  ) {
     throw typeError('options.extensions', 'a non-empty array of extensions without dots, such as ["html"]', extensions);
   }
   if (typeof sessionCookieName !== 'string' || sessionCookieName === '') {

@@ -53,7 +53,12 @@ async function startPackageProxy({ username = 'egress', password = 'secret', ...
         else if (reported >= counted) finish();
       };
       const timer = setTimeout(
-        () => finish(new Error(`the egress proxy reported ${reported} of the ${counted} requests it counted within ${timeoutMs} ms: is a tunnel still open?`)),
+        () =>
+          finish(
+            new Error(
+              `the egress proxy reported ${reported} of the ${counted} requests it counted within ${timeoutMs} ms: is a tunnel still open?`,
+            ),
+          ),
         timeoutMs,
       );
       waiters.add(check);

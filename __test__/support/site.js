@@ -43,7 +43,7 @@ function siteApp({ withSession = true, before = null, ...options }) {
   if (before) app.use(before);
   app.use(backendScripts(options));
   app.use((req, res) => res.status(404).type('text').send('not handled'));
-  app.use((err, req, res, next) => {
+  app.use((err, req, res, _next) => {
     res.status(err.status ?? 500).json({ code: err.code ?? null, message: err.message, page: err.page ?? null });
   });
   return app;

@@ -82,7 +82,12 @@
         else if (c === 's') rep = typeof args[i] === 'object' && args[i] !== null ? inspect(args[i++]) : inspect(args[i++]);
         else if (c === 'd' || c === 'i') {
           const a = args[i++];
-          rep = typeof a === 'bigint' ? `${a}n` : typeof a === 'object' && a !== null ? 'NaN' : inspect(c === 'i' ? Math.trunc(Number(a)) : Number(a));
+          rep =
+            typeof a === 'bigint'
+              ? `${a}n`
+              : typeof a === 'object' && a !== null
+                ? 'NaN'
+                : inspect(c === 'i' ? Math.trunc(Number(a)) : Number(a));
         } else if (c === 'f') rep = inspect(parseFloat(args[i++]));
         else if (c === 'j') {
           try {
