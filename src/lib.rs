@@ -15,6 +15,7 @@ pub mod policy;
 mod proxy;
 mod result;
 mod sandbox;
+mod wire;
 
 use napi::bindgen_prelude::{Object, Unknown};
 use napi::Env;

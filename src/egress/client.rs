@@ -11,6 +11,7 @@ use url::Url;
 
 use super::Egress;
 use crate::policy::{Denial, TargetHost};
+use crate::wire::{ProxyRule, DENIED_HEADER, ERROR_HEADER};
 
 pub struct HttpRequest {
   pub method: Method,
@@ -131,10 +132,13 @@ pub async fn fetch(
     }
     let started = Instant::now();
     let hop_deadline = (started + egress.timeout).min(deadline);
-    let target = egress.policy.check_url(&url).map_err(|d| match d.rule() {
-      "invalid-url" | "scheme" | "userinfo" => HttpFailure::InvalidUrl(d),
-      _ => HttpFailure::Blocked(d),
-    })?;
+    let target = egress
+      .policy
+      .check_url(&url)
+      .map_err(|d| match d.is_malformed() {
+        true => HttpFailure::InvalidUrl(d),
+        false => HttpFailure::Blocked(d),
+      })?;
     if let TargetHost::Domain(host) = &target.host {
       check_resolved(egress, host, target.port, hop_deadline).await?;
     }
@@ -244,14 +248,14 @@ async fn read(egress: &Egress, url: &Url, mut resp: reqwest::Response) -> Result
   if status == StatusCode::PROXY_AUTHENTICATION_REQUIRED && from_proxy("proxy-authenticate") {
     return Err(HttpFailure::ProxyAuth);
   }
-  // Our egress proxy marks the answers it gives itself: refusals by the policy, and failures to
-  // reach the destination. They are not the destination's responses.
-  let denied = resp.headers().get("x-egress-denied").is_some();
-  let proxy_error = resp
-    .headers()
-    .get("x-egress-error")
-    .and_then(|v| v.to_str().ok())
-    .map(str::to_string);
+  let marker = |name: &str| {
+    resp
+      .headers()
+      .get(name)
+      .and_then(|v| v.to_str().ok())
+      .map(str::to_owned)
+  };
+  let (denied, proxy_error) = (marker(DENIED_HEADER), marker(ERROR_HEADER));
   let location = match status.as_u16() {
     301 | 302 | 303 | 307 | 308 => resp
       .headers()
@@ -286,23 +290,50 @@ async fn read(egress: &Egress, url: &Url, mut resp: reqwest::Response) -> Result
     body.extend_from_slice(&chunk);
   }
   let body = String::from_utf8_lossy(&body).into_owned();
-  if denied && status == StatusCode::FORBIDDEN {
-    return Err(HttpFailure::ProxyRefused {
-      target: authority(url),
-      reason: body.trim().to_string(),
-    });
-  }
-  if let Some(rule) = proxy_error.filter(|_| status.is_client_error() || status.is_server_error()) {
-    return Err(match rule.as_str() {
-      "resolve-failed" => HttpFailure::Dns(url.host_str().unwrap_or_default().to_string()),
-      _ => HttpFailure::ProxyFailed {
-        target: authority(url),
-        rule,
-        reason: body.trim().to_string(),
-      },
-    });
+  if let Some(failure) = proxy_answer(
+    status.as_u16(),
+    denied.as_deref(),
+    proxy_error.as_deref(),
+    &body,
+    url,
+  ) {
+    return Err(failure);
   }
   Ok((status.as_u16(), headers, None, body))
+}
+
+/// What an answer the egress proxy marked as its own means for the script; `None` when it is the
+/// destination's. Our proxy marks refusals by the policy with [`DENIED_HEADER`] and its other
+/// answers with [`ERROR_HEADER`] (see `crate::wire`).
+fn proxy_answer(
+  status: u16,
+  denied: Option<&str>,
+  error: Option<&str>,
+  body: &str,
+  url: &Url,
+) -> Option<HttpFailure> {
+  let reason = || body.trim().to_string();
+  if status == 403
+    && denied
+      .is_some_and(|rule| Denial::RULES.contains(&rule) || rule == ProxyRule::OwnAddress.code())
+  {
+    return Some(HttpFailure::ProxyRefused {
+      target: authority(url),
+      reason: reason(),
+    });
+  }
+  let rule = error
+    .and_then(ProxyRule::from_code)
+    .filter(|_| status >= 400)?;
+  Some(match rule {
+    ProxyRule::ProxyAuth => HttpFailure::ProxyAuth,
+    ProxyRule::ResolveFailed => HttpFailure::Dns(url.host_str().unwrap_or_default().to_string()),
+    rule => HttpFailure::ProxyFailed {
+      target: authority(url),
+      rule: rule.code().to_string(),
+      reason: reason(),
+    },
+  })
 }
 
 fn authority(url: &Url) -> String {
@@ -387,6 +418,56 @@ mod tests {
     let egress = super::super::egress_for(r#"{"url":"http://127.0.0.1:9"}"#).unwrap();
     let url = Url::parse("https://127.0.0.1:4070/certificate").unwrap();
     transport_failure(&egress, &url, causes, false, connect).to_string()
+  }
+
+  #[test]
+  fn the_client_understands_every_answer_the_proxy_gives_itself() {
+    use crate::proxy::refusal::Refusal;
+    use http_body_util::BodyExt;
+    let url = Url::parse("http://a.example/x").unwrap();
+    for refusal in Refusal::one_of_each() {
+      let response = refusal.response(false);
+      let status = response.status().as_u16();
+      let header = |name: &str| {
+        response
+          .headers()
+          .get(name)
+          .map(|v| v.to_str().unwrap().to_owned())
+      };
+      let (denied, error) = (header(DENIED_HEADER), header(ERROR_HEADER));
+      let body = crate::io::runtime()
+        .block_on(response.into_body().collect())
+        .unwrap()
+        .to_bytes();
+      let body = String::from_utf8(body.to_vec()).unwrap();
+      let failure = proxy_answer(status, denied.as_deref(), error.as_deref(), &body, &url)
+        .unwrap_or_else(|| panic!("{} was taken for the destination's answer", refusal.rule()));
+      let message = failure.to_string();
+      match failure {
+        HttpFailure::ProxyAuth => assert_eq!(refusal.rule(), "proxy-auth"),
+        HttpFailure::Dns(host) => assert_eq!(
+          (refusal.rule(), host.as_str()),
+          ("resolve-failed", "a.example")
+        ),
+        HttpFailure::ProxyRefused { reason, .. } => {
+          assert_eq!(status, 403);
+          assert_eq!(reason, refusal.to_string(), "{message}");
+        }
+        HttpFailure::ProxyFailed { rule, reason, .. } => {
+          assert_eq!(rule, refusal.rule());
+          assert_eq!(reason, refusal.to_string(), "{message}");
+        }
+        other => panic!("{}: {other:?}", refusal.rule()),
+      }
+    }
+  }
+
+  #[test]
+  fn a_destinations_answer_with_an_unknown_marker_is_its_own() {
+    let url = Url::parse("http://a.example/x").unwrap();
+    assert!(proxy_answer(403, Some("made-up"), None, "", &url).is_none());
+    assert!(proxy_answer(502, None, Some("made-up"), "", &url).is_none());
+    assert!(proxy_answer(200, None, Some("resolve-failed"), "", &url).is_none());
   }
 
   #[test]

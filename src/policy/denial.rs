@@ -65,6 +65,18 @@ impl Denial {
     "denied-address",
   ];
 
+  /// Whether the URL itself is at fault (not a URL, not http(s), credentials in it) rather than
+  /// where it leads.
+  pub fn is_malformed(&self) -> bool {
+    matches!(
+      self,
+      Denial::InvalidUrl(_)
+        | Denial::InvalidAuthority { .. }
+        | Denial::Scheme { .. }
+        | Denial::Userinfo
+    )
+  }
+
   /// The stable short code of the rule that refused the destination.
   pub fn rule(&self) -> &'static str {
     match self {

@@ -15,6 +15,7 @@ use hyper::{Response, StatusCode};
 use super::limits::Traffic;
 use super::refusal::{Kind, Refusal};
 use super::ProxyBody;
+use crate::wire::ProxyRule;
 
 /// One request's outcome, as the `onDecision` callback and the command line's log see it.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,7 +164,7 @@ impl Drop for Pending {
       None => (
         false,
         Some(Kind::Failed),
-        Some("client-closed"),
+        Some(ProxyRule::ClientClosed.code()),
         Some("the client closed the connection before the destination answered".to_owned()),
       ),
     };

@@ -16,8 +16,8 @@ mod decision;
 mod dns;
 mod forward;
 mod limits;
-mod options;
-mod refusal;
+pub(crate) mod options;
+pub(crate) mod refusal;
 mod server;
 mod tunnel;
 

@@ -2,8 +2,8 @@
 //! the status, a stable rule code, and a plain-words message that is also the response body.
 //!
 //! Refusals by the egress policy answer 403 with `X-Egress-Denied: <rule>`; the proxy's other
-//! answers carry `X-Egress-Error: <rule>`, so a client can tell them from the destination's own
-//! 4xx and 5xx responses.
+//! answers carry `X-Egress-Error: <rule>` (see `crate::wire`), so a client can tell them from the
+//! destination's own 4xx and 5xx responses.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -17,9 +17,7 @@ use hyper::{Response, StatusCode};
 use super::auth::{AuthFailure, CHALLENGE};
 use super::ProxyBody;
 use crate::policy::Denial;
-
-pub const DENIED_HEADER: &str = "x-egress-denied";
-pub const ERROR_HEADER: &str = "x-egress-error";
+use crate::wire::{ProxyRule, DENIED_HEADER, ERROR_HEADER};
 
 /// Why the proxy answered a request itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,18 +70,19 @@ impl Refusal {
 
   /// A stable short code: a [`Denial::rule`] for policy refusals, else one of the proxy's own.
   pub fn rule(&self) -> &'static str {
-    match self {
-      Refusal::Auth(_) => "proxy-auth",
-      Refusal::Policy(denial) => denial.rule(),
-      Refusal::OwnAddress { .. } => "own-address",
-      Refusal::TunnelLimit { .. } => "tunnel-limit",
-      Refusal::BadRequest(_) => "bad-request",
-      Refusal::ResolveFailed { .. } => "resolve-failed",
-      Refusal::ResolveTimeout { .. } => "resolve-timeout",
-      Refusal::ConnectFailed { .. } => "connect-failed",
-      Refusal::ConnectTimeout { .. } => "connect-timeout",
-      Refusal::UpstreamFailed { .. } => "upstream-failed",
-    }
+    let own = match self {
+      Refusal::Policy(denial) => return denial.rule(),
+      Refusal::Auth(_) => ProxyRule::ProxyAuth,
+      Refusal::OwnAddress { .. } => ProxyRule::OwnAddress,
+      Refusal::TunnelLimit { .. } => ProxyRule::TunnelLimit,
+      Refusal::BadRequest(_) => ProxyRule::BadRequest,
+      Refusal::ResolveFailed { .. } => ProxyRule::ResolveFailed,
+      Refusal::ResolveTimeout { .. } => ProxyRule::ResolveTimeout,
+      Refusal::ConnectFailed { .. } => ProxyRule::ConnectFailed,
+      Refusal::ConnectTimeout { .. } => ProxyRule::ConnectTimeout,
+      Refusal::UpstreamFailed { .. } => ProxyRule::UpstreamFailed,
+    };
+    own.code()
   }
 
   pub fn kind(&self) -> Kind {
@@ -126,6 +125,39 @@ impl Refusal {
       headers.insert(CONNECTION, HeaderValue::from_static("close"));
     }
     response
+  }
+}
+
+#[cfg(test)]
+impl Refusal {
+  /// One refusal of every kind the proxy gives, for the tests of both sides of the wire.
+  pub fn one_of_each() -> Vec<Refusal> {
+    let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let limit = Duration::from_millis(5);
+    let host = || "a.example".to_string();
+    let policy = crate::policy::EgressPolicy::default();
+    vec![
+      Refusal::Auth(AuthFailure::Missing),
+      Refusal::Policy(policy.check_url("http://169.254.169.254/").unwrap_err()),
+      Refusal::Policy(policy.check_url("ftp://a.example/").unwrap_err()),
+      Refusal::OwnAddress { addr },
+      Refusal::TunnelLimit { limit: 2 },
+      Refusal::BadRequest("x".into()),
+      Refusal::ResolveFailed {
+        host: host(),
+        reason: "no such host".into(),
+      },
+      Refusal::ResolveTimeout {
+        host: host(),
+        limit,
+      },
+      Refusal::ConnectFailed {
+        addr,
+        reason: "connection refused".into(),
+      },
+      Refusal::ConnectTimeout { addr, limit },
+      Refusal::UpstreamFailed { reason: "x".into() },
+    ]
   }
 }
 
@@ -291,6 +323,19 @@ mod tests {
       Refusal::ConnectTimeout { addr, limit: ms }.to_string(),
       "connecting to 127.0.0.1:9 timed out after 5 ms"
     );
+  }
+
+  #[test]
+  fn the_samples_cover_every_rule_the_proxy_sends() {
+    let sent: Vec<_> = Refusal::one_of_each().iter().map(Refusal::rule).collect();
+    for rule in ProxyRule::ALL {
+      assert_eq!(
+        sent.contains(&rule.code()),
+        rule != ProxyRule::ClientClosed,
+        "{}",
+        rule.code()
+      );
+    }
   }
 
   #[test]

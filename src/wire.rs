@@ -1,0 +1,85 @@
+//! How the egress proxy tells its client about the answers it gives itself, so that they are never
+//! taken for a destination's: the marker headers and the proxy's rule codes. The proxy writes them
+//! (`proxy::refusal`) and the client reads them (`egress::client`); both use these definitions only.
+//! The egress policy's own rule codes are [`Denial::rule`](crate::policy::Denial::rule).
+
+/// On the proxy's 403 refusals: the policy rule (a [`Denial::rule`](crate::policy::Denial::rule)
+/// code) or [`ProxyRule::OwnAddress`].
+pub const DENIED_HEADER: &str = "x-egress-denied";
+/// On every other answer the proxy gives itself: a [`ProxyRule`] code.
+pub const ERROR_HEADER: &str = "x-egress-error";
+
+/// The proxy's own reasons for answering a request itself, beside the policy's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyRule {
+  /// Missing, malformed or refused credentials (407).
+  ProxyAuth,
+  /// The destination is the proxy's own address (403).
+  OwnAddress,
+  /// The client holds too many upstream connections (429).
+  TunnelLimit,
+  /// Not a forward-proxy request the proxy can serve (400).
+  BadRequest,
+  /// The destination's name does not resolve (502).
+  ResolveFailed,
+  /// The destination's name did not resolve in time (504).
+  ResolveTimeout,
+  /// No checked address accepted a connection (502).
+  ConnectFailed,
+  /// The connection was not established in time (504).
+  ConnectTimeout,
+  /// The destination gave no usable response (502).
+  UpstreamFailed,
+  /// Never sent: the rule of a decision whose client went away before it was answered.
+  ClientClosed,
+}
+
+impl ProxyRule {
+  pub const ALL: [ProxyRule; 10] = [
+    ProxyRule::ProxyAuth,
+    ProxyRule::OwnAddress,
+    ProxyRule::TunnelLimit,
+    ProxyRule::BadRequest,
+    ProxyRule::ResolveFailed,
+    ProxyRule::ResolveTimeout,
+    ProxyRule::ConnectFailed,
+    ProxyRule::ConnectTimeout,
+    ProxyRule::UpstreamFailed,
+    ProxyRule::ClientClosed,
+  ];
+
+  /// The stable code, as sent in [`ERROR_HEADER`] and reported in decisions.
+  pub fn code(self) -> &'static str {
+    match self {
+      ProxyRule::ProxyAuth => "proxy-auth",
+      ProxyRule::OwnAddress => "own-address",
+      ProxyRule::TunnelLimit => "tunnel-limit",
+      ProxyRule::BadRequest => "bad-request",
+      ProxyRule::ResolveFailed => "resolve-failed",
+      ProxyRule::ResolveTimeout => "resolve-timeout",
+      ProxyRule::ConnectFailed => "connect-failed",
+      ProxyRule::ConnectTimeout => "connect-timeout",
+      ProxyRule::UpstreamFailed => "upstream-failed",
+      ProxyRule::ClientClosed => "client-closed",
+    }
+  }
+
+  pub fn from_code(code: &str) -> Option<ProxyRule> {
+    ProxyRule::ALL.into_iter().find(|r| r.code() == code)
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::policy::Denial;
+
+  #[test]
+  fn every_code_reads_back_as_its_rule_and_none_is_also_a_policy_code() {
+    for rule in ProxyRule::ALL {
+      assert_eq!(ProxyRule::from_code(rule.code()), Some(rule));
+      assert!(!Denial::RULES.contains(&rule.code()), "{}", rule.code());
+    }
+    assert_eq!(ProxyRule::from_code("blocked-address"), None);
+  }
+}
