@@ -2,6 +2,7 @@
 //! JSDoc in `index.d.ts`), and their validation into the internal configs the rest of the crate
 //! uses. Arguments arrive as JSON (see `lib.rs`), so every check here is a pure function.
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use napi_derive::napi;
@@ -145,6 +146,23 @@ pub struct ProxyConfig {
   pub ca: Option<String>,
 }
 
+/// The defaults of [`RunOptions`].
+pub const DEFAULT_CPU_TIME_MS: u64 = 1000;
+pub const DEFAULT_WALL_TIME_MS: u64 = 60_000;
+pub const DEFAULT_MEMORY_LIMIT_BYTES: u64 = 32 << 20;
+pub const DEFAULT_MAX_STACK_BYTES: u64 = 256 << 10;
+pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 4 << 20;
+
+/// The defaults of [`ExecutorOptions`] (`maxConcurrency`'s is the number of CPU cores).
+pub const DEFAULT_MAX_QUEUE: u64 = 1024;
+pub const DEFAULT_MAX_IN_FLIGHT: u64 = 1024;
+
+/// The defaults of [`ProxyConfig`].
+pub const DEFAULT_MAX_REQUESTS: u64 = 5;
+pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 1 << 20;
+pub const DEFAULT_MAX_REDIRECTS: u64 = 5;
+
 /// Limits of one execution, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
@@ -157,13 +175,9 @@ pub struct Limits {
 
 impl Default for Limits {
   fn default() -> Self {
-    Limits {
-      cpu_time: Duration::from_millis(1000),
-      wall_time: Duration::from_millis(60_000),
-      memory_bytes: 32 << 20,
-      stack_bytes: 256 << 10,
-      output_bytes: 4 << 20,
-    }
+    RunOptions::default()
+      .into_limits()
+      .expect("the defaults are valid")
   }
 }
 
@@ -172,36 +186,37 @@ pub const MAX_STACK_BYTES: usize = 8 << 20;
 
 impl RunOptions {
   pub fn into_limits(self) -> Result<Limits, ArgError> {
-    let d = Limits::default();
-    let ms = |v, name, default: Duration| {
-      integer_in(v, name, 1, 3_600_000).map(|v| v.map_or(default, Duration::from_millis))
-    };
-    let bytes = |v, name, min, max, default| {
-      integer_in(v, name, min, max).map(|v| v.map_or(default, |v| v as usize))
-    };
+    let bytes = |v, name, range, default| integer(v, name, range, default).map(|v| v as usize);
     Ok(Limits {
-      cpu_time: ms(self.cpu_time_ms, "options.cpuTimeMs", d.cpu_time)?,
-      wall_time: ms(self.wall_time_ms, "options.wallTimeMs", d.wall_time)?,
+      cpu_time: millis(
+        self.cpu_time_ms,
+        "options.cpuTimeMs",
+        1..=3_600_000,
+        DEFAULT_CPU_TIME_MS,
+      )?,
+      wall_time: millis(
+        self.wall_time_ms,
+        "options.wallTimeMs",
+        1..=3_600_000,
+        DEFAULT_WALL_TIME_MS,
+      )?,
       memory_bytes: bytes(
         self.memory_limit_bytes,
         "options.memoryLimitBytes",
-        256 << 10,
-        4 << 30,
-        d.memory_bytes,
+        256 << 10..=4 << 30,
+        DEFAULT_MEMORY_LIMIT_BYTES,
       )?,
       stack_bytes: bytes(
         self.max_stack_bytes,
         "options.maxStackBytes",
-        16 << 10,
-        MAX_STACK_BYTES as u64,
-        d.stack_bytes,
+        16 << 10..=MAX_STACK_BYTES as u64,
+        DEFAULT_MAX_STACK_BYTES,
       )?,
       output_bytes: bytes(
         self.max_output_bytes,
         "options.maxOutputBytes",
-        1,
-        1 << 30,
-        d.output_bytes,
+        1..=1 << 30,
+        DEFAULT_MAX_OUTPUT_BYTES,
       )?,
     })
   }
@@ -219,8 +234,8 @@ impl Default for PoolConfig {
   fn default() -> Self {
     PoolConfig {
       max_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
-      max_queue: 1024,
-      max_in_flight: 1024,
+      max_queue: DEFAULT_MAX_QUEUE as usize,
+      max_in_flight: DEFAULT_MAX_IN_FLIGHT as usize,
     }
   }
 }
@@ -228,29 +243,25 @@ impl Default for PoolConfig {
 impl ExecutorOptions {
   /// Applies the given fields over `current`.
   pub fn apply_to(self, current: PoolConfig) -> Result<PoolConfig, ArgError> {
-    let field = |v, name, min, max, cur: usize| {
-      integer_in(v, name, min, max).map(|v| v.map_or(cur, |v| v as usize))
-    };
+    let field =
+      |v, name, range, cur: usize| integer(v, name, range, cur as u64).map(|v| v as usize);
     let cfg = PoolConfig {
       max_concurrency: field(
         self.max_concurrency,
         "options.maxConcurrency",
-        1,
-        1024,
+        1..=1024,
         current.max_concurrency,
       )?,
       max_queue: field(
         self.max_queue,
         "options.maxQueue",
-        0,
-        1_000_000,
+        0..=1_000_000,
         current.max_queue,
       )?,
       max_in_flight: field(
         self.max_in_flight,
         "options.maxInFlight",
-        1,
-        65_536,
+        1..=65_536,
         current.max_in_flight,
       )?,
     };
@@ -267,21 +278,34 @@ impl ExecutorOptions {
   }
 }
 
-/// `None` when absent; an error unless it is an integer in `min..=max`.
-pub fn integer_in(
+/// The one reader of numeric options: absent means `default`; anything but an integer in `range`
+/// is a `RangeError` naming the option. (`null`, NaN and ±Infinity never get here: [`number`]
+/// refuses them while the option is read.)
+pub fn integer(
   value: Option<f64>,
   name: &str,
-  min: u64,
-  max: u64,
-) -> Result<Option<u64>, ArgError> {
-  let Some(v) = value else { return Ok(None) };
+  range: RangeInclusive<u64>,
+  default: u64,
+) -> Result<u64, ArgError> {
+  let Some(v) = value else { return Ok(default) };
+  let (min, max) = (*range.start(), *range.end());
   if v.fract() != 0.0 || !v.is_finite() || v < min as f64 || v > max as f64 {
     return Err(ArgError::Range {
       name: name.into(),
       reason: format!("must be an integer from {min} to {max}. Received {v}"),
     });
   }
-  Ok(Some(v as u64))
+  Ok(v as u64)
+}
+
+/// A duration option in milliseconds, read by [`integer`].
+pub fn millis(
+  value: Option<f64>,
+  name: &str,
+  range: RangeInclusive<u64>,
+  default_ms: u64,
+) -> Result<Duration, ArgError> {
+  integer(value, name, range, default_ms).map(Duration::from_millis)
 }
 
 /// Reads an argument that arrived as JSON into its typed form, naming the exact field at fault.
@@ -349,9 +373,10 @@ pub fn from_json<T: DeserializeOwned>(name: &str, json: &str) -> Result<T, ArgEr
   })
 }
 
-/// A number option: absent means its default, but `null` is refused — NaN and ±Infinity become
-/// `null` on their way in, and must not silently mean "the default".
-fn number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+/// The deserializer of every number option (`#[serde(default, deserialize_with = "number")]`):
+/// absent means its default, but `null` is refused — NaN and ±Infinity become `null` on their way
+/// in, and must not silently mean "the default".
+pub fn number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
   f64::deserialize(d).map(Some)
 }
 
@@ -396,6 +421,110 @@ mod tests {
     assert_eq!(l.memory_bytes, 32 * 1024 * 1024);
     assert_eq!(l.stack_bytes, 256 * 1024);
     assert_eq!(l.output_bytes, 4 * 1024 * 1024);
+  }
+
+  /// What the source says of its number options (fields of type `Option<f64>`): `(field,
+  /// default)` for those documented with a numeric `@default`, the others, and those not read by
+  /// [`number`].
+  fn number_options(source: &str) -> (Vec<(String, u64)>, Vec<String>, Vec<String>) {
+    let (mut numeric, mut other, mut unread) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut default, mut read): (Option<String>, bool) = (None, false);
+    for line in source.lines().map(str::trim) {
+      if let Some(at) = line
+        .strip_prefix("///")
+        .and_then(|doc| doc.split_once("@default "))
+      {
+        default = Some(at.1.to_string());
+      } else if line == "#[serde(default, deserialize_with = \"number\")]" {
+        read = true;
+      } else if let Some(field) = line
+        .strip_prefix("pub ")
+        .and_then(|l| l.strip_suffix(": Option<f64>,"))
+      {
+        let digits: String = default
+          .take()
+          .unwrap_or_default()
+          .chars()
+          .take_while(char::is_ascii_digit)
+          .collect();
+        match digits.parse() {
+          Ok(n) => numeric.push((field.to_string(), n)),
+          Err(_) => other.push(field.to_string()),
+        }
+        if !std::mem::take(&mut read) {
+          unread.push(field.to_string());
+        }
+      } else if !line.starts_with("#[") && !line.starts_with("//") {
+        (default, read) = (None, false);
+      }
+    }
+    (numeric, other, unread)
+  }
+
+  #[test]
+  fn every_documented_default_is_the_constant_in_force_and_every_number_is_read_alike() {
+    use crate::proxy::options as proxy;
+    let constants: &[(&str, u64)] = &[
+      ("cpu_time_ms", DEFAULT_CPU_TIME_MS),
+      ("wall_time_ms", DEFAULT_WALL_TIME_MS),
+      ("memory_limit_bytes", DEFAULT_MEMORY_LIMIT_BYTES),
+      ("max_stack_bytes", DEFAULT_MAX_STACK_BYTES),
+      ("max_output_bytes", DEFAULT_MAX_OUTPUT_BYTES),
+      ("max_queue", DEFAULT_MAX_QUEUE),
+      ("max_in_flight", DEFAULT_MAX_IN_FLIGHT),
+      ("max_requests", DEFAULT_MAX_REQUESTS),
+      ("timeout_ms", DEFAULT_TIMEOUT_MS),
+      ("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES),
+      ("max_redirects", DEFAULT_MAX_REDIRECTS),
+      ("resolve_timeout_ms", proxy::DEFAULT_RESOLVE_TIMEOUT_MS),
+      ("connect_timeout_ms", proxy::DEFAULT_CONNECT_TIMEOUT_MS),
+      ("idle_timeout_ms", proxy::DEFAULT_IDLE_TIMEOUT_MS),
+      ("shutdown_timeout_ms", proxy::DEFAULT_SHUTDOWN_TIMEOUT_MS),
+      (
+        "max_tunnels_per_client",
+        proxy::DEFAULT_MAX_TUNNELS_PER_CLIENT,
+      ),
+      ("max_header_bytes", proxy::DEFAULT_MAX_HEADER_BYTES),
+    ];
+    let mut documented = Vec::new();
+    for source in [include_str!("options.rs"), include_str!("proxy/options.rs")] {
+      let (numeric, other, unread) = number_options(source);
+      if source.contains("pub struct RunOptions") {
+        assert_eq!(
+          other,
+          ["max_concurrency"],
+          "number options document a numeric @default"
+        );
+      } else {
+        assert_eq!(
+          other,
+          Vec::<String>::new(),
+          "number options document a numeric @default"
+        );
+      }
+      // NaN and Infinity arrive as null, which only `number` refuses.
+      assert_eq!(
+        unread,
+        Vec::<String>::new(),
+        "every number option is read by `number`"
+      );
+      documented.extend(numeric);
+    }
+    let mut names: Vec<_> = documented.iter().map(|(f, _)| f.as_str()).collect();
+    names.sort_unstable();
+    let mut expected: Vec<_> = constants.iter().map(|(f, _)| *f).collect();
+    expected.sort_unstable();
+    assert_eq!(
+      names, expected,
+      "each number option has a DEFAULT_ constant"
+    );
+    for (field, value) in &documented {
+      let constant = constants.iter().find(|(f, _)| f == field).unwrap().1;
+      assert_eq!(
+        *value, constant,
+        "{field}: the docs say {value}, the code uses {constant}"
+      );
+    }
   }
 
   #[test]

@@ -11,7 +11,10 @@ use url::Url;
 
 use crate::error::ArgError;
 use crate::header::is_framing;
-use crate::options::{integer_in, ProxyConfig};
+use crate::options::{
+  integer, millis, ProxyConfig, DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_REQUESTS,
+  DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT_MS,
+};
 use crate::policy::EgressPolicy;
 
 /// Everything an execution needs to make HTTP requests.
@@ -119,20 +122,30 @@ fn build(c: ProxyConfig) -> Result<Egress, ArgError> {
     reason: format!("is invalid: {e}"),
   })?;
 
-  let max_requests =
-    integer_in(c.max_requests, "proxyConfig.maxRequests", 0, 1000)?.unwrap_or(5) as u32;
-  let timeout = Duration::from_millis(
-    integer_in(c.timeout_ms, "proxyConfig.timeoutMs", 1, 600_000)?.unwrap_or(10_000),
-  );
-  let max_response_bytes = integer_in(
+  let max_requests = integer(
+    c.max_requests,
+    "proxyConfig.maxRequests",
+    0..=1000,
+    DEFAULT_MAX_REQUESTS,
+  )? as u32;
+  let timeout = millis(
+    c.timeout_ms,
+    "proxyConfig.timeoutMs",
+    1..=600_000,
+    DEFAULT_TIMEOUT_MS,
+  )?;
+  let max_response_bytes = integer(
     c.max_response_bytes,
     "proxyConfig.maxResponseBytes",
-    0,
-    1 << 30,
-  )?
-  .unwrap_or(1 << 20) as usize;
-  let max_redirects =
-    integer_in(c.max_redirects, "proxyConfig.maxRedirects", 0, 20)?.unwrap_or(5) as u32;
+    0..=1 << 30,
+    DEFAULT_MAX_RESPONSE_BYTES,
+  )? as usize;
+  let max_redirects = integer(
+    c.max_redirects,
+    "proxyConfig.maxRedirects",
+    0..=20,
+    DEFAULT_MAX_REDIRECTS,
+  )? as u32;
 
   let tls = tls_config(c.ca.as_deref())?;
   let client = reqwest::Client::builder()

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::auth::Credentials;
 use crate::error::ArgError;
-use crate::options::integer_in;
+use crate::options::{integer, millis, number};
 use crate::policy::EgressPolicy;
 
 /// Options of `startEgressProxy`. Only `credentials` is required.
@@ -43,24 +43,30 @@ pub struct EgressProxyOptions {
   pub resolver: Option<String>,
   /// Time to resolve a destination's host name.
   /// @default 5000
+  #[serde(default, deserialize_with = "number")]
   pub resolve_timeout_ms: Option<f64>,
   /// Time to open the TCP connection to a destination; past it the client gets 504.
   /// @default 10000
+  #[serde(default, deserialize_with = "number")]
   pub connect_timeout_ms: Option<f64>,
   /// A client connection or tunnel that moves no byte in either direction for this long is closed.
   /// @default 60000
+  #[serde(default, deserialize_with = "number")]
   pub idle_timeout_ms: Option<f64>,
   /// How long `close()` lets running requests and tunnels finish before it cuts them.
   /// @default 5000
+  #[serde(default, deserialize_with = "number")]
   pub shutdown_timeout_ms: Option<f64>,
   /// How many upstream connections (CONNECT tunnels and forwarded requests in flight) one client
   /// IP address may hold at once; past it the client gets 429. Keep it at least as high as the
   /// number of scripts that run at once behind one application server.
   /// @default 256
+  #[serde(default, deserialize_with = "number")]
   pub max_tunnels_per_client: Option<f64>,
   /// The largest request head (request line and headers) a client may send, in bytes; past it the
   /// client gets 431. At least 1024.
   /// @default 16384
+  #[serde(default, deserialize_with = "number")]
   pub max_header_bytes: Option<f64>,
   /// Called with every request's outcome once it is over (when a tunnel closes, when a response
   /// has been sent, or at once for a refusal). Called on Node's event loop and never waited for,
@@ -97,14 +103,21 @@ pub struct ProxyConfig {
   pub max_header_bytes: usize,
 }
 
+/// The defaults of [`EgressProxyOptions`].
+pub const DEFAULT_RESOLVE_TIMEOUT_MS: u64 = 5_000;
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 10_000;
+pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 60_000;
+pub const DEFAULT_SHUTDOWN_TIMEOUT_MS: u64 = 5_000;
+pub const DEFAULT_MAX_TUNNELS_PER_CLIENT: u64 = 256;
+pub const DEFAULT_MAX_HEADER_BYTES: u64 = 16_384;
+
 /// No real client's request head is smaller.
 pub const MIN_HEADER_BYTES: u64 = 1024;
 
 impl EgressProxyOptions {
   pub fn into_config(self) -> Result<ProxyConfig, ArgError> {
     let ms = |value, name: &str, default| {
-      integer_in(value, &format!("options.{name}"), 1, 3_600_000)
-        .map(|v| Duration::from_millis(v.unwrap_or(default)))
+      millis(value, &format!("options.{name}"), 1..=3_600_000, default)
     };
     let credentials = self.credentials.ok_or_else(|| ArgError::Type {
       name: "options.credentials".into(),
@@ -152,24 +165,38 @@ impl EgressProxyOptions {
       credentials,
       policy,
       resolver,
-      resolve_timeout: ms(self.resolve_timeout_ms, "resolveTimeoutMs", 5_000)?,
-      connect_timeout: ms(self.connect_timeout_ms, "connectTimeoutMs", 10_000)?,
-      idle_timeout: ms(self.idle_timeout_ms, "idleTimeoutMs", 60_000)?,
-      shutdown_timeout: ms(self.shutdown_timeout_ms, "shutdownTimeoutMs", 5_000)?,
-      max_tunnels_per_client: integer_in(
+      resolve_timeout: ms(
+        self.resolve_timeout_ms,
+        "resolveTimeoutMs",
+        DEFAULT_RESOLVE_TIMEOUT_MS,
+      )?,
+      connect_timeout: ms(
+        self.connect_timeout_ms,
+        "connectTimeoutMs",
+        DEFAULT_CONNECT_TIMEOUT_MS,
+      )?,
+      idle_timeout: ms(
+        self.idle_timeout_ms,
+        "idleTimeoutMs",
+        DEFAULT_IDLE_TIMEOUT_MS,
+      )?,
+      shutdown_timeout: ms(
+        self.shutdown_timeout_ms,
+        "shutdownTimeoutMs",
+        DEFAULT_SHUTDOWN_TIMEOUT_MS,
+      )?,
+      max_tunnels_per_client: integer(
         self.max_tunnels_per_client,
         "options.maxTunnelsPerClient",
-        1,
-        65_536,
-      )?
-      .unwrap_or(256) as usize,
-      max_header_bytes: integer_in(
+        1..=65_536,
+        DEFAULT_MAX_TUNNELS_PER_CLIENT,
+      )? as usize,
+      max_header_bytes: integer(
         self.max_header_bytes,
         "options.maxHeaderBytes",
-        MIN_HEADER_BYTES,
-        1 << 20,
-      )?
-      .unwrap_or(16_384) as usize,
+        MIN_HEADER_BYTES..=1 << 20,
+        DEFAULT_MAX_HEADER_BYTES,
+      )? as usize,
     })
   }
 }
@@ -315,6 +342,8 @@ mod tests {
       (r#""maxTunnelsPerClient":0"#, "options.maxTunnelsPerClient"),
       (r#""maxHeaderBytes":1000"#, "options.maxHeaderBytes"),
       (r#""maxHeaderBytes":"big""#, "options.maxHeaderBytes"),
+      // NaN and Infinity arrive as null, and must not mean "the default".
+      (r#""resolveTimeoutMs":null"#, "options.resolveTimeoutMs"),
       (r#""listenOn":"127.0.0.1:1""#, "options"),
     ];
     for (field, expected) in rows {
