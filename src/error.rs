@@ -6,7 +6,7 @@ use std::fmt;
 use napi::bindgen_prelude::{FromNapiValue, JsObjectValue, Object};
 use napi::{Env, JsRangeError, JsTypeError, JsValue, Status};
 
-use crate::api::LogEntry;
+use crate::outcome::LogEntry;
 
 /// Why an execution produced no result. The `code` of each variant is stable: callers switch on it.
 #[derive(Debug, Clone, PartialEq)]

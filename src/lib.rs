@@ -10,6 +10,7 @@ mod header;
 mod io;
 mod js;
 mod options;
+mod outcome;
 mod page;
 pub mod policy;
 mod proxy;

@@ -6,9 +6,8 @@ use std::collections::HashMap;
 use napi_derive::napi;
 use serde::Serialize;
 
-use crate::api::{CookieChange, LogEntry};
 use crate::js::JsonText;
-use crate::sandbox::{ScriptOutput, Stats};
+use crate::outcome::{CookieChange, LogEntry, ScriptOutput, Stats};
 
 /// The outcome of a successful execution.
 #[napi(object, object_from_js = false, use_nullable = true)]

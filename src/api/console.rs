@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use rquickjs::{Ctx, Object};
 
-use super::{check_running, define, rust_string, LogEntry, Shared, SharedLogs};
+use super::{check_running, define, rust_string, Shared};
+use crate::outcome::{LogEntry, SharedLogs};
 
 /// At most this many entries are kept, …
 pub const MAX_ENTRIES: usize = 100;

@@ -1,57 +1,13 @@
 //! `cookie.set(name, value, options)` and `cookie.delete(name, options)`. Changes are collected and
 //! handed to the host, which sets them only when the script succeeded.
 
-use napi_derive::napi;
 use rquickjs::{Ctx, Exception, Object, Value};
 use serde_json::Value as Json;
 
 use crate::header::is_token_char;
+use crate::outcome::{CookieChange, CookieOptions};
 
 use super::{check_running, copy_out, define, define_global, fail_script, string_arg, Shared};
-
-/// One cookie the script set or deleted.
-#[napi(object, object_from_js = false, use_nullable = true)]
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct CookieChange {
-  pub name: String,
-  /// `null` deletes the cookie.
-  pub value: Option<String>,
-  pub options: CookieOptions,
-}
-
-/// Cookie attributes, with the defaults filled in.
-#[napi(object, object_from_js = false)]
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CookieOptions {
-  /// Lifetime in milliseconds, as Express's `res.cookie` takes it; absent for a session cookie.
-  #[serde(skip_serializing_if = "Option::is_none")]
-  pub max_age: Option<f64>,
-  /// @default '/'
-  pub path: String,
-  #[serde(skip_serializing_if = "Option::is_none")]
-  pub domain: Option<String>,
-  /// @default false
-  pub secure: bool,
-  /// @default true: scripts in the browser cannot read cookies set by backend scripts unless asked.
-  pub http_only: bool,
-  /// @default 'lax'
-  #[napi(ts_type = "'strict' | 'lax' | 'none'")]
-  pub same_site: String,
-}
-
-impl Default for CookieOptions {
-  fn default() -> Self {
-    CookieOptions {
-      max_age: None,
-      path: "/".into(),
-      domain: None,
-      secure: false,
-      http_only: true,
-      same_site: "lax".into(),
-    }
-  }
-}
 
 /// Browsers keep at most about this many bytes of name and value together.
 pub const MAX_COOKIE_BYTES: usize = 4096;

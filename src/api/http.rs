@@ -131,24 +131,32 @@ fn call<'js>(
     }
     ok
   };
-  let request = HttpRequest {
+  let mut request = Some(HttpRequest {
     method,
     url,
     headers,
     body,
-  };
-  let deadline = exec.wall_deadline;
-  let outcome =
-    exec.outside_slot(|| crate::io::runtime().block_on(fetch(egress, request, take, deadline)));
+  });
+  let deadline = exec.wall_deadline();
+  let mut outcome = None;
+  let answered = !exec.outside_slot(&mut || {
+    let fetched = crate::io::runtime().block_on(fetch(
+      egress,
+      request.take().expect("one request"),
+      &take,
+      deadline,
+    ));
+    outcome = Some(fetched);
+  });
   state.borrow_mut().http_requests = count.get();
-  let Some(outcome) = outcome else {
+  let Some(outcome) = outcome.filter(|_| !answered) else {
     // The watchdog answered for this execution while it waited.
     return Err(end_script(ctx, state));
   };
   if std::time::Instant::now() >= deadline {
     // The wait used up the wall-clock budget: the script ends here, as it would at its next
     // interrupt poll, rather than finishing on borrowed time.
-    let limit_ms = exec.limits.wall_time.as_millis() as u64;
+    let limit_ms = exec.wall_limit().as_millis() as u64;
     return Err(fail_script(
       ctx,
       state,
@@ -204,4 +212,96 @@ fn header_arg<'js>(
     out.push((name, value));
   }
   Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::api::{ExecState, OutputBudget, Waiting};
+  use std::cell::RefCell;
+  use std::rc::Rc;
+  use std::sync::atomic::{AtomicU32, Ordering};
+  use std::time::{Duration, Instant};
+
+  /// An execution as the script API sees it, without the executor: it counts its waits, and
+  /// says whether the execution was answered for meanwhile.
+  struct Execution {
+    waits: AtomicU32,
+    answered_meanwhile: bool,
+  }
+
+  impl Waiting for Execution {
+    fn wall_deadline(&self) -> Instant {
+      Instant::now() + Duration::from_secs(5)
+    }
+    fn wall_limit(&self) -> Duration {
+      Duration::from_secs(5)
+    }
+    fn outside_slot(&self, wait: &mut dyn FnMut()) -> bool {
+      self.waits.fetch_add(1, Ordering::Relaxed);
+      wait();
+      !self.answered_meanwhile
+    }
+  }
+
+  /// Runs `source` with `http` going to a proxy port nothing listens on; the result of the last
+  /// expression as JSON, or `None` when the script was ended.
+  fn run(source: &str, answered_meanwhile: bool) -> (Option<String>, u32, u32) {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = format!(r#"{{"url":"http://{}"}}"#, dead.local_addr().unwrap());
+    drop(dead);
+    let egress = crate::egress::egress_for(&proxy).unwrap();
+    let exec = Arc::new(Execution {
+      waits: AtomicU32::new(0),
+      answered_meanwhile,
+    });
+    let state: Shared = Rc::new(RefCell::new(ExecState {
+      budget: OutputBudget::new(1 << 20),
+      execution: Some(exec.clone()),
+      ..Default::default()
+    }));
+    let rt = rquickjs::Runtime::new().unwrap();
+    let context = rquickjs::Context::full(&rt).unwrap();
+    let out = context.with(|ctx| {
+      install(&ctx, &state, egress).unwrap();
+      let value: rquickjs::Result<rquickjs::String> = ctx.eval(source);
+      match value {
+        Ok(s) => Some(s.to_string().unwrap()),
+        Err(_) => {
+          ctx.catch();
+          None
+        }
+      }
+    });
+    let requests = state.borrow().http_requests;
+    (out, exec.waits.load(Ordering::Relaxed), requests)
+  }
+
+  #[test]
+  fn a_request_waits_outside_the_slot_and_an_unreachable_proxy_is_status_0() {
+    let (out, waits, requests) = run("JSON.stringify(http.get('http://93.184.216.34/'))", false);
+    let out: Json = serde_json::from_str(&out.expect("the script went on")).unwrap();
+    assert_eq!(out["status"], 0);
+    let error = out["error"].as_str().unwrap();
+    assert!(
+      error.contains("is unreachable: connection refused"),
+      "{error}"
+    );
+    assert_eq!((waits, requests), (1, 1));
+  }
+
+  #[test]
+  fn an_execution_answered_for_while_it_waited_ends_there() {
+    let (out, waits, _) = run("http.get('http://93.184.216.34/'); 'went on'", true);
+    assert_eq!((out, waits), (None, 1));
+  }
+
+  #[test]
+  fn a_blocked_destination_is_refused_with_its_rule() {
+    let (out, waits, requests) = run("http.get('http://169.254.169.254/').error", false);
+    assert!(out
+      .unwrap()
+      .starts_with("blocked by the egress policy (blocked-address)"));
+    assert_eq!((waits, requests), (1, 1));
+  }
 }

@@ -14,30 +14,16 @@ mod variables;
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use napi_derive::napi;
 use rquickjs::{Ctx, Exception, Function, Object, Value};
 
 use crate::error::Failure;
-pub use cookie::CookieChange;
+use crate::outcome::{CookieChange, Response};
 pub use output::OutputBudget;
 pub use request::normalize as normalize_request;
-pub use response::{Action, Response};
 pub use session::Store;
-
-/// One line the script printed with `console.*`.
-#[napi(object, object_from_js = false)]
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct LogEntry {
-  #[napi(ts_type = "'log' | 'info' | 'warn' | 'error' | 'debug'")]
-  pub level: String,
-  pub message: String,
-}
-
-/// What the script printed, shared with the watchdog so that a script stopped from outside still
-/// reports its logs.
-pub type SharedLogs = Arc<Mutex<Vec<LogEntry>>>;
 
 /// Everything one execution changes. Host functions hold it through [`Shared`].
 #[derive(Default)]
@@ -55,7 +41,20 @@ pub struct ExecState {
   pub failure: Option<Failure>,
   pub http_requests: u32,
   /// The execution this state belongs to, for host calls that wait outside the slot.
-  pub execution: Option<std::sync::Arc<crate::sandbox::executor::Execution>>,
+  pub execution: Option<Arc<dyn Waiting>>,
+}
+
+/// What the script API needs of the execution it serves, to wait (on HTTP, on the host) without
+/// holding up others: its wall-clock budget, and leaving its slot while it waits. The executor's
+/// executions implement it.
+pub trait Waiting {
+  /// When the execution's wall-clock budget runs out.
+  fn wall_deadline(&self) -> Instant;
+  /// The budget itself (`wallTimeMs`), for messages.
+  fn wall_limit(&self) -> Duration;
+  /// Runs `wait` without holding a slot, so without CPU and without holding up other executions.
+  /// Returns false when the execution was answered for meanwhile and must end.
+  fn outside_slot(&self, wait: &mut dyn FnMut()) -> bool;
 }
 
 pub type Shared = Rc<RefCell<ExecState>>;

@@ -1,9 +1,8 @@
 //! `redirect(url, status)` and `response.status/setHeader/send/json`: how a script answers instead
 //! of letting the page render. `redirect`, `send` and `json` end the script at once.
 
-use indexmap::IndexMap;
-
 use crate::header::{is_field_value, is_framing, is_token};
+use crate::outcome::{Action, Response};
 use rquickjs::function::{Opt, This};
 use rquickjs::{Ctx, Exception, Function, Object, Value};
 
@@ -11,43 +10,6 @@ use super::{
   check_running, copy_out, define, define_global, end_script, fail_script, string_arg, type_name,
   Shared,
 };
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Action {
-  #[default]
-  Render,
-  Redirect,
-  Send,
-}
-
-impl Action {
-  pub fn as_str(self) -> &'static str {
-    match self {
-      Action::Render => "render",
-      Action::Redirect => "redirect",
-      Action::Send => "send",
-    }
-  }
-}
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Response {
-  pub action: Action,
-  pub status: Option<u16>,
-  /// Lower-case names.
-  pub headers: IndexMap<String, String>,
-  pub location: Option<String>,
-  pub body: Option<String>,
-}
-
-impl Response {
-  pub fn size(&self) -> usize {
-    let headers: usize = self.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
-    headers
-      + self.location.as_ref().map_or(0, String::len)
-      + self.body.as_ref().map_or(0, String::len)
-  }
-}
 
 /// Statuses `redirect` accepts.
 pub const REDIRECT_STATUSES: [u16; 5] = [301, 302, 303, 307, 308];

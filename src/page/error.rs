@@ -4,8 +4,8 @@
 use napi::Env;
 
 use super::template::TemplateError;
-use crate::api::LogEntry;
 use crate::error::{ArgError, Failure, ScriptError};
+use crate::outcome::LogEntry;
 
 #[derive(Debug)]
 pub enum PageError {

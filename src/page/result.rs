@@ -5,9 +5,8 @@ use std::collections::HashMap;
 use indexmap::IndexMap;
 use napi_derive::napi;
 
-use crate::api::{Action, CookieChange, LogEntry, Response};
 use crate::js::JsonText;
-use crate::sandbox::{ScriptOutput, Stats};
+use crate::outcome::{Action, CookieChange, LogEntry, Response, ScriptOutput, Stats};
 
 /// The content type of a rendered page, and of `response.send()` when the script set none.
 pub const HTML: &str = "text/html; charset=utf-8";

@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use super::runtime::Sandbox;
 use super::{clock, watchdog, Caller, Job, Outcome, Settle};
-use crate::api::{LogEntry, SharedLogs};
+use crate::api::Waiting;
 use crate::error::{Failure, ScriptError};
 use crate::options::{Limits, PoolConfig, MAX_STACK_BYTES};
+use crate::outcome::{LogEntry, SharedLogs};
 
 /// How long a thread beyond `maxConcurrency` stays idle before it exits.
 const IDLE_EXIT: Duration = Duration::from_secs(10);
@@ -216,14 +217,22 @@ impl Execution {
       settle(outcome);
     }
   }
+}
 
-  /// Runs `wait` (an HTTP request) without holding a slot. Returns `None` when the execution was
-  /// answered for meanwhile and must end.
-  pub fn outside_slot<T>(&self, wait: impl FnOnce() -> T) -> Option<T> {
+impl Waiting for Execution {
+  fn wall_deadline(&self) -> Instant {
+    self.wall_deadline
+  }
+
+  fn wall_limit(&self) -> Duration {
+    self.limits.wall_time
+  }
+
+  fn outside_slot(&self, wait: &mut dyn FnMut()) -> bool {
     let ex = executor();
     ex.release_slot(self);
-    let r = wait();
-    ex.acquire_slot(self).then_some(r)
+    wait();
+    ex.acquire_slot(self)
   }
 }
 

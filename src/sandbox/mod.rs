@@ -11,12 +11,11 @@ mod watchdog;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use napi_derive::napi;
 use serde_json::{Map, Value};
 
-use crate::api::{CookieChange, LogEntry, Response};
 use crate::error::ScriptError;
 use crate::options::Limits;
+use crate::outcome::ScriptOutput;
 
 pub use executor::executor;
 
@@ -44,31 +43,6 @@ pub struct ScriptInput {
   pub variables: Map<String, Value>,
   /// How the script reaches the network; `None` leaves `http` undefined.
   pub egress: Option<std::sync::Arc<crate::egress::Egress>>,
-}
-
-/// What a successful execution hands back.
-#[derive(Debug)]
-pub struct ScriptOutput {
-  pub response: Response,
-  pub variables_json: String,
-  pub session_json: String,
-  pub session_changed: bool,
-  pub cookies: Vec<CookieChange>,
-  pub logs: Vec<LogEntry>,
-  pub stats: Stats,
-}
-
-/// Measurements of one execution.
-#[napi(object, object_from_js = false)]
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Stats {
-  /// Wall time from the start of the execution to its end.
-  pub duration_ms: f64,
-  /// CPU time spent running the script.
-  pub cpu_ms: f64,
-  /// HTTP requests made, redirect hops and refused ones included.
-  pub http_requests: u32,
 }
 
 pub type Outcome = Result<ScriptOutput, ScriptError>;

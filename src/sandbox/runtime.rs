@@ -12,9 +12,10 @@ use rquickjs::{qjs, Context, Ctx, Function, Object, Persistent, Runtime, Value};
 
 use super::bytecode;
 use super::executor::{Execution, Stop};
-use super::{ScriptInput, ScriptOutput, Stats};
+use super::ScriptInput;
 use crate::api::{self, ExecState, OutputBudget, Shared, Store};
 use crate::error::{Failure, JsError};
+use crate::outcome::{ScriptOutput, Stats};
 
 /// The name scripts have in stack traces; positions are read back from it.
 pub const SCRIPT_NAME: &str = "backend-script";
@@ -123,7 +124,7 @@ impl Sandbox {
       st.budget = OutputBudget::new(limits.output_bytes);
       st.session = Store::from_map(input.session);
       st.variables = Store::from_map(input.variables);
-      st.execution = Some(exec.clone());
+      st.execution = Some(exec.clone() as Arc<dyn api::Waiting>);
       let initial = st.session.size() + st.variables.size();
       st.budget.replace(0, initial)?;
       exec.share_logs(st.logs.shared());
