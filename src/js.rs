@@ -10,6 +10,9 @@ use napi::{sys, Env, JsValue};
 use crate::error::{describe_received, ArgError};
 use crate::sandbox::Caller;
 
+/// Settles a promise on Node's thread: made on whichever thread has the outcome, run on Node's.
+pub type Resolver<T> = Box<dyn FnOnce(Env) -> napi::Result<T> + Send>;
+
 fn json_function<'env>(
   env: &'env Env,
   name: &str,

@@ -1,9 +1,13 @@
 //! backend-scripts: run untrusted server-side page scripts in fresh QuickJS sandboxes.
 //!
-//! This file holds the module list and the exports; each export validates its arguments, hands
-//! the work to the module that does it, and converts errors once.
+//! This file holds the module list and the exported functions; each validates its arguments,
+//! hands the work to the module that does it, and converts errors once. The types they take and
+//! give are declared where they are defined: options in `options.rs` and `proxy/options.rs`,
+//! results in `result.rs`, `page/result.rs` and `outcome.rs`, and the running proxy's class,
+//! `EgressProxy`, in `proxy/mod.rs`.
 
 mod api;
+mod cache;
 mod egress;
 mod error;
 mod header;
@@ -23,10 +27,10 @@ use napi::Env;
 use napi_derive::napi;
 
 use crate::error::ArgError;
-use crate::js::JsonText;
+use crate::js::{JsonText, Resolver};
 use crate::options::{from_json, ExecutorOptions, RunOptions, ScriptContext};
 use crate::result::ScriptResult;
-use crate::sandbox::{executor, Job, ScriptInput};
+use crate::sandbox::{executor, Job, ScriptInput, Source};
 
 /// Runs a page's backend script in a fresh, isolated QuickJS sandbox on the addon's own threads,
 /// and resolves with the variables, session and cookie changes and response action it produced.
@@ -46,11 +50,11 @@ pub fn run_backend_script<'env>(
   proxy_config: Option<Unknown<'env>>,
   options: Option<Unknown<'env>>,
 ) -> napi::Result<Object<'env>> {
-  let (deferred, promise) = env.create_deferred::<JsonText, Resolver>()?;
+  let (deferred, promise) = env.create_deferred::<JsonText, Resolver<JsonText>>()?;
   match job_parts(env, source, context, proxy_config, options) {
     Err(e) => deferred.resolve(Box::new(move |env| Err(e.into_napi(&env)))),
     Ok((source, input, limits)) => executor().submit(Job {
-      source,
+      source: Source::Script(source),
       input,
       limits,
       settle: Box::new(move |outcome| {
@@ -62,9 +66,6 @@ pub fn run_backend_script<'env>(
   Ok(promise)
 }
 
-/// Settles a promise on Node's thread.
-type Resolver = Box<dyn FnOnce(Env) -> napi::Result<JsonText> + Send>;
-
 fn job_parts(
   env: &Env,
   source: Option<Unknown>,
@@ -75,6 +76,46 @@ fn job_parts(
   let source = js::string_arg(source, "source")?;
   let (input, limits) = script_inputs(env, context, proxy_config, options)?;
   Ok((source, input, limits))
+}
+
+/// Runs a page's `<script scope="backend">` blocks (in document order, as one execution in a fresh
+/// sandbox) and renders the rest of the page as a Jinja template with `var` bound to the script's
+/// variables, HTML-escaped. The blocks never appear in the output.
+///
+/// Resolves with the response to send: a redirect, the body the script sent, or the rendered page.
+/// Rejects as `runBackendScript` does (with `line`/`column` in the page's own numbering), or with
+/// `code` `ERR_PAGE_TEMPLATE` and the page `line` when the template does not compile, fails while
+/// rendering or runs out of its rendering budget.
+#[napi(
+  ts_args_type = "html: string, context?: ScriptContext | null, proxyConfig?: ProxyConfig | null, options?: RunOptions | null",
+  ts_return_type = "Promise<PageResult>"
+)]
+pub fn render_page<'env>(
+  env: &'env Env,
+  html: Option<Unknown<'env>>,
+  context: Option<Unknown<'env>>,
+  proxy_config: Option<Unknown<'env>>,
+  options: Option<Unknown<'env>>,
+) -> napi::Result<Object<'env>> {
+  let (deferred, promise) = env.create_deferred::<JsonText, Resolver<JsonText>>()?;
+  let parts = js::string_arg(html, "html").and_then(|html| {
+    let (input, limits) = script_inputs(env, context, proxy_config, options)?;
+    Ok((html, input, limits))
+  });
+  match parts {
+    Err(e) => deferred.resolve(Box::new(move |env| Err(e.into_napi(&env)))),
+    Ok((html, input, limits)) => page::submit(
+      html,
+      input,
+      limits,
+      Box::new(move |outcome| {
+        // On an executor thread: the result is serialized there too.
+        let outcome = outcome.map(|page| JsonText::of(&page));
+        deferred.resolve(Box::new(move |env| outcome.map_err(|e| e.into_napi(&env))))
+      }),
+    ),
+  }
+  Ok(promise)
 }
 
 /// Validates the three arguments every execution takes (`context`, `proxyConfig`, `options`);
@@ -105,6 +146,31 @@ pub(crate) fn script_inputs(
     egress,
   };
   Ok((input, options.into_limits()?))
+}
+
+/// Starts an egress proxy: an authenticated HTTP/1.1 forward proxy (absolute-form `http://`
+/// requests and `CONNECT` tunnels) that refuses every destination the egress policy blocks, at
+/// connect time, for every address the host name resolves to. Give scripts its `url` and one of
+/// its `credentials` in `proxyConfig`.
+///
+/// The proxy runs on the addon's I/O threads and does not keep Node's event loop alive by
+/// itself; call `close()` to stop it. Rejects with `ERR_INVALID_ARG_TYPE`/`ERR_INVALID_ARG_VALUE`
+/// for bad options, and with the system's code (such as `EADDRINUSE`) when it cannot listen.
+#[napi(
+  ts_args_type = "options: EgressProxyOptions",
+  ts_return_type = "Promise<EgressProxy>"
+)]
+pub fn start_egress_proxy<'env>(
+  env: &'env Env,
+  options: Option<Unknown<'env>>,
+) -> napi::Result<Object<'env>> {
+  let (deferred, promise) =
+    env.create_deferred::<proxy::EgressProxy, Resolver<proxy::EgressProxy>>()?;
+  match proxy::read_options(env, options) {
+    Err(e) => deferred.resolve(Box::new(move |env| Err(e.into_napi(&env)))),
+    Ok((settings, sink)) => proxy::start(settings, sink, move |resolve| deferred.resolve(resolve)),
+  }
+  Ok(promise)
 }
 
 /// Sets process-wide executor settings: how many executions run JavaScript at once

@@ -2,13 +2,13 @@
 //! and an HTTP client built for them. Clients are cached per configuration, so executions with the
 //! same `proxyConfig` share connections to the proxy and the TLS setup.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
+use crate::cache::{self, BoundedCache};
 use crate::error::ArgError;
 use crate::header::is_framing;
 use crate::options::{
@@ -29,23 +29,21 @@ pub struct Egress {
   pub max_redirects: u32,
 }
 
-/// Configurations kept at once; past that the cache starts over.
+/// Configurations whose client is kept (the least recently used goes first), …
 const CACHE_SIZE: usize = 64;
+/// … with at most this many bytes of configuration text, their keys.
+const CACHE_BYTES: usize = 16 << 20;
 
 /// The [`Egress`] for a `proxyConfig` given as JSON text (its cache key).
 pub fn egress_for(json: &str) -> Result<Arc<Egress>, ArgError> {
-  static CACHE: OnceLock<Mutex<HashMap<String, Arc<Egress>>>> = OnceLock::new();
-  let cache = CACHE.get_or_init(Default::default);
-  if let Some(e) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(json) {
-    return Ok(e.clone());
+  static CLIENTS: OnceLock<Mutex<BoundedCache<String, Arc<Egress>>>> = OnceLock::new();
+  let clients = CLIENTS.get_or_init(|| Mutex::new(BoundedCache::new(CACHE_SIZE, CACHE_BYTES)));
+  if let Some(e) = cache::lock(clients).get(json) {
+    return Ok(e);
   }
   let config: ProxyConfig = crate::options::from_json("proxyConfig", json)?;
   let egress = Arc::new(build(config)?);
-  let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
-  if cache.len() >= CACHE_SIZE {
-    cache.clear();
-  }
-  cache.insert(json.to_string(), egress.clone());
+  cache::lock(clients).insert(json.to_string(), egress.clone(), json.len());
   Ok(egress)
 }
 

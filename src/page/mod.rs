@@ -1,16 +1,11 @@
 //! `renderPage`: a page is HTML with `<script scope="backend">` blocks and Jinja placeholders.
 //! Its blocks run as one script (`extract`, `script`), then the rest of the page is rendered as a
-//! template with the script's variables (`template`). The preparation is cached per page source
-//! (`cache`); the execution and the rendering happen on the executor's threads, never on Node's.
+//! template with the script's variables (`template`). The preparation is cached per page source;
+//! the execution and the rendering happen on the executor's threads, never on Node's.
 //!
 //! No text of a backend block ever reaches the output: blocks are cut out before the template is
 //! compiled, and errors carry positions and messages, never source.
 
-// Unit tests build without the napi registration, which is what uses the export and its parts.
-#![cfg_attr(test, allow(dead_code))]
-
-mod cache;
-mod error;
 mod extract;
 mod result;
 mod script;
@@ -19,74 +14,58 @@ mod template;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use napi::bindgen_prelude::{Object, Unknown};
-use napi::Env;
-use napi_derive::napi;
-
-use self::cache::{Cache, MAX_BYTES, MAX_PAGES};
-use self::error::PageError;
-use self::result::{renders, PageResult};
+use self::result::renders;
+pub use self::result::PageResult;
 use self::template::{LineMap, PageTemplate, RenderError, TemplateError};
+use crate::cache::{self, BoundedCache};
 use crate::error::{Failure, ScriptError};
-use crate::js::{self, JsonText};
-use crate::sandbox::{executor, Job, Outcome};
+use crate::options::Limits;
+use crate::outcome::ScriptOutput;
+use crate::sandbox::{executor, Job, ScriptInput, Source};
 
-/// Runs a page's `<script scope="backend">` blocks (in document order, as one execution in a fresh
-/// sandbox) and renders the rest of the page as a Jinja template with `var` bound to the script's
-/// variables, HTML-escaped. The blocks never appear in the output.
-///
-/// Resolves with the response to send: a redirect, the body the script sent, or the rendered page.
-/// Rejects as `runBackendScript` does (with `line`/`column` in the page's own numbering), or with
-/// `code` `ERR_PAGE_TEMPLATE` and the page `line` when the template does not compile, fails while
-/// rendering or runs out of its rendering budget.
-#[napi(
-  ts_args_type = "html: string, context?: ScriptContext | null, proxyConfig?: ProxyConfig | null, options?: RunOptions | null",
-  ts_return_type = "Promise<PageResult>"
-)]
-pub fn render_page<'env>(
-  env: &'env Env,
-  html: Option<Unknown<'env>>,
-  context: Option<Unknown<'env>>,
-  proxy_config: Option<Unknown<'env>>,
-  options: Option<Unknown<'env>>,
-) -> napi::Result<Object<'env>> {
-  let (deferred, promise) = env.create_deferred::<JsonText, Resolver>()?;
-  let parts = js::string_arg(html, "html")
-    .and_then(|html| {
-      let (input, limits) = crate::script_inputs(env, context, proxy_config, options)?;
-      Ok((html, input, limits))
-    })
-    .map_err(PageError::Arg)
-    .and_then(|(html, input, limits)| {
-      let page = prepare(&html).map_err(|error| PageError::template(error, Vec::new()))?;
-      Ok((page, input, limits))
-    });
-  match parts {
-    Err(e) => deferred.resolve(Box::new(move |env| Err(e.into_napi(&env)))),
-    Ok((page, input, limits)) => {
-      let max_bytes = limits.output_bytes;
-      executor().submit(Job {
-        source: page.script.clone(),
-        input,
-        limits,
-        settle: Box::new(move |outcome| {
-          // On an executor thread: the template renders here, off Node's thread.
-          let result = finish(&page, outcome, max_bytes).map(|r| JsonText::of(&r));
-          deferred.resolve(Box::new(move |env| result.map_err(|e| e.into_napi(&env))))
-        }),
-      })
-    }
-  }
-  Ok(promise)
+/// What a page answers, or why it failed.
+pub type PageOutcome = Result<PageResult, ScriptError>;
+
+/// Runs a page: prepares it on an executor thread as the execution starts (from the cache when
+/// the same page was prepared before), runs its script, and renders its template there too;
+/// `settle` gets the response or the failure. Node's thread does none of this work.
+pub fn submit(
+  html: String,
+  input: ScriptInput,
+  limits: Limits,
+  settle: Box<dyn FnOnce(PageOutcome) + Send>,
+) {
+  let prepared: Arc<OnceLock<Arc<Page>>> = Arc::default();
+  let page = prepared.clone();
+  let preparation = Box::new(move || {
+    let page = prepare(&html).map_err(|e| e.into_failure())?;
+    let script = page.script.clone();
+    let _ = prepared.set(page);
+    Ok(script)
+  });
+  let max_bytes = limits.output_bytes;
+  executor().submit(Job {
+    source: Source::Prepare(preparation),
+    input,
+    limits,
+    settle: Box::new(move |outcome| {
+      // A page is always prepared before its script runs, so a success has one.
+      let result = outcome.and_then(|out| match page.get() {
+        Some(page) => finish(page, out, max_bytes),
+        None => Err(ScriptError::new(
+          Failure::Internal("a page ran unprepared".into()),
+          out.logs,
+        )),
+      });
+      settle(result)
+    }),
+  });
 }
-
-/// Settles a promise on Node's thread.
-type Resolver = Box<dyn FnOnce(Env) -> napi::Result<JsonText> + Send>;
 
 /// A page prepared for serving: its script and its compiled template.
 struct Page {
   /// Every backend block, at its own line and column; empty when there is none.
-  script: String,
+  script: Arc<str>,
   template: PageTemplate,
 }
 
@@ -104,18 +83,22 @@ impl Page {
       })
       .collect();
     Ok(Page {
-      script: script::combined_source(html, &blocks),
+      script: script::combined_source(html, &blocks).into(),
       template: PageTemplate::compile(extract::without_cuts(html, &cuts), LineMap::new(lines))?,
     })
   }
 }
 
-static PAGES: OnceLock<Mutex<Cache<Page>>> = OnceLock::new();
+/// Prepared pages are kept per page source, so that serving the same page again costs only the
+/// execution: at most this many, …
+const MAX_PAGES: usize = 256;
+/// … holding at most this many bytes of page source together (a page over a quarter of it is
+/// prepared for every request).
+const MAX_PAGE_BYTES: usize = 32 << 20;
 
-fn pages() -> MutexGuard<'static, Cache<Page>> {
-  let pages = PAGES.get_or_init(|| Mutex::new(Cache::new(MAX_PAGES, MAX_BYTES)));
-  // The cache holds no invariant a panic elsewhere could break.
-  pages.lock().unwrap_or_else(|e| e.into_inner())
+fn pages() -> MutexGuard<'static, BoundedCache<Arc<str>, Arc<Page>>> {
+  static PAGES: OnceLock<Mutex<BoundedCache<Arc<str>, Arc<Page>>>> = OnceLock::new();
+  cache::lock(PAGES.get_or_init(|| Mutex::new(BoundedCache::new(MAX_PAGES, MAX_PAGE_BYTES))))
 }
 
 fn prepare(html: &str) -> Result<Arc<Page>, TemplateError> {
@@ -123,14 +106,13 @@ fn prepare(html: &str) -> Result<Arc<Page>, TemplateError> {
     return Ok(page);
   }
   let page = Arc::new(Page::parse(html)?);
-  pages().insert(html, page.clone());
+  pages().insert(html.into(), page.clone(), html.len());
   Ok(page)
 }
 
-/// Turns the script's outcome into the page's response, rendering the template when the script
-/// let the page render.
-fn finish(page: &Page, outcome: Outcome, max_bytes: usize) -> Result<PageResult, PageError> {
-  let out = outcome.map_err(PageError::Script)?;
+/// Turns a successful script's output into the page's response, rendering the template when
+/// the script let the page render.
+fn finish(page: &Page, out: ScriptOutput, max_bytes: usize) -> PageOutcome {
   if !renders(&out) {
     return Ok(PageResult::new(out, None));
   }
@@ -139,20 +121,15 @@ fn finish(page: &Page, outcome: Outcome, max_bytes: usize) -> Result<PageResult,
       serde_json::from_str(&out.variables_json).unwrap_or_default();
     page.template.render(&variables, max_bytes)
   }));
-  match rendered {
-    Ok(Ok(body)) => Ok(PageResult::new(out, Some(body))),
-    Ok(Err(RenderError::TooLarge)) => Err(PageError::Script(ScriptError::new(
-      Failure::OutputLimit {
-        limit_bytes: max_bytes as u64,
-      },
-      out.logs,
-    ))),
-    Ok(Err(RenderError::Template(error))) => Err(PageError::template(error, out.logs)),
-    Err(_) => Err(PageError::Script(ScriptError::new(
-      Failure::Internal("the page template panicked while rendering".into()),
-      out.logs,
-    ))),
-  }
+  let failure = match rendered {
+    Ok(Ok(body)) => return Ok(PageResult::new(out, Some(body))),
+    Ok(Err(RenderError::TooLarge)) => Failure::OutputLimit {
+      limit_bytes: max_bytes as u64,
+    },
+    Ok(Err(RenderError::Template(error))) => error.into_failure(),
+    Err(_) => Failure::Internal("the page template panicked while rendering".into()),
+  };
+  Err(ScriptError::new(failure, out.logs))
 }
 
 #[cfg(test)]

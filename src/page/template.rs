@@ -13,6 +13,8 @@ use minijinja::syntax::SyntaxConfig;
 use minijinja::value::Serde;
 use minijinja::{context, AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 
+use crate::error::Failure;
+
 /// The work one render may do: about one unit per template instruction and per 64 bytes of data
 /// (minijinja's accounting). A page looping over a thousand rows uses a few tens of thousands;
 /// this much takes well under a second.
@@ -62,6 +64,15 @@ pub struct TemplateError {
   /// 1-based line in the page, where known.
   pub line: Option<u32>,
   pub message: String,
+}
+
+impl TemplateError {
+  pub fn into_failure(self) -> Failure {
+    Failure::Template {
+      message: self.message,
+      line: self.line,
+    }
+  }
 }
 
 #[derive(Debug)]
@@ -270,14 +281,12 @@ mod tests {
 
   #[test]
   fn an_endless_template_loop_runs_out_of_fuel() {
-    let started = std::time::Instant::now();
     let e = template_error(render(
       "{% for i in range(100000) %}{% for j in range(100000) %}{{ i }}{% endfor %}{% endfor %}",
       json!({}),
     ));
     assert!(e.message.contains("rendering budget"), "{}", e.message);
     assert_eq!(e.line, Some(1));
-    assert!(started.elapsed() < std::time::Duration::from_secs(5));
   }
 
   #[test]

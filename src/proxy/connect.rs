@@ -9,12 +9,12 @@ use std::net::{IpAddr, SocketAddr};
 use tokio::net::TcpStream;
 
 use super::dns;
-use super::options::ProxyConfig;
+use super::options::ProxySettings;
 use super::refusal::Refusal;
 use crate::policy::{Target, TargetHost};
 
 /// Resolves and judges `target`; the addresses returned all passed the policy.
-pub async fn resolve(config: &ProxyConfig, target: &Target) -> Result<Vec<SocketAddr>, Refusal> {
+pub async fn resolve(config: &ProxySettings, target: &Target) -> Result<Vec<SocketAddr>, Refusal> {
   let name = match &target.host {
     TargetHost::Ip(ip) => return judge(config, &[*ip], target.port),
     TargetHost::Domain(name) => name,
@@ -47,7 +47,7 @@ pub async fn resolve(config: &ProxyConfig, target: &Target) -> Result<Vec<Socket
 }
 
 /// Every address must pass: one blocked answer refuses the whole name.
-fn judge(config: &ProxyConfig, ips: &[IpAddr], port: u16) -> Result<Vec<SocketAddr>, Refusal> {
+fn judge(config: &ProxySettings, ips: &[IpAddr], port: u16) -> Result<Vec<SocketAddr>, Refusal> {
   let mut addrs: Vec<SocketAddr> = Vec::with_capacity(ips.len());
   for &ip in ips {
     config.policy.check_addr(ip).map_err(Refusal::Policy)?;
@@ -63,7 +63,7 @@ fn judge(config: &ProxyConfig, ips: &[IpAddr], port: u16) -> Result<Vec<SocketAd
 }
 
 /// Connects to the first of `addrs` that accepts, within the connect timeout overall.
-pub async fn connect(config: &ProxyConfig, addrs: &[SocketAddr]) -> Result<TcpStream, Refusal> {
+pub async fn connect(config: &ProxySettings, addrs: &[SocketAddr]) -> Result<TcpStream, Refusal> {
   let deadline = tokio::time::Instant::now() + config.connect_timeout;
   let mut last = None;
   for &addr in addrs {
@@ -138,10 +138,10 @@ mod tests {
   use super::*;
   use std::time::Duration;
 
-  fn config(allowed: &[&str], listen: &str) -> ProxyConfig {
-    ProxyConfig {
+  fn config(allowed: &[&str], listen: &str) -> ProxySettings {
+    ProxySettings {
       listen: listen.parse().unwrap(),
-      ..ProxyConfig::for_test(allowed)
+      ..ProxySettings::for_test(allowed)
     }
   }
 

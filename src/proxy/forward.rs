@@ -19,7 +19,7 @@ use super::connect;
 use super::decision::Pending;
 use super::limits::{Activity, Metered, Slot, Tap, Traffic};
 use super::refusal::Refusal;
-use super::server::Shared;
+use super::server::ProxyState;
 use super::ProxyBody;
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus `Expect`, which
@@ -59,7 +59,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 /// Serves one absolute-form request; every outcome, refusals included, is a response.
 pub async fn forward(
-  shared: Arc<Shared>,
+  shared: Arc<ProxyState>,
   client: SocketAddr,
   activity: Activity,
   mut pending: Pending,
@@ -82,13 +82,13 @@ pub async fn forward(
 }
 
 async fn relay(
-  shared: &Arc<Shared>,
+  shared: &Arc<ProxyState>,
   client: SocketAddr,
   activity: &Activity,
   pending: &mut Pending,
   req: Request<Incoming>,
 ) -> Result<(Response<Incoming>, Slot), Refusal> {
-  let config = &shared.config;
+  let config = &shared.settings;
   let url = absolute_url(req.uri())?;
   let target = config.policy.check_url(&url).map_err(Refusal::Policy)?;
   let url = target.url.clone().expect("a URL target has its URL");
@@ -120,7 +120,7 @@ async fn relay(
     })?;
   let (cut, idle, watched) = (
     shared.cut.clone(),
-    shared.config.idle_timeout,
+    shared.settings.idle_timeout,
     activity.clone(),
   );
   shared.tasks.spawn(async move {

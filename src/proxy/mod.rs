@@ -31,10 +31,12 @@ use napi::{Env, JsValue, Status};
 use napi_derive::napi;
 
 use crate::error::{describe_received, ArgError};
-use crate::js;
+use crate::js::{self, Resolver};
 use crate::options::from_json;
-use decision::{Decision, Sink};
-use options::{EgressProxyOptions, ProxyConfig};
+use decision::Decision;
+pub use decision::Sink;
+use options::EgressProxyOptions;
+pub use options::ProxySettings;
 use server::ProxyServer;
 
 /// The body of every response the proxy sends to a client.
@@ -45,42 +47,22 @@ type ProxyBody = BoxBody<Bytes, hyper::Error>;
 #[cfg_attr(test, allow(dead_code))] // reached only through napi's registration
 const DECISION_QUEUE: usize = 4096;
 
-/// Starts an egress proxy: an authenticated HTTP/1.1 forward proxy (absolute-form `http://`
-/// requests and `CONNECT` tunnels) that refuses every destination the egress policy blocks, at
-/// connect time, for every address the host name resolves to. Give scripts its `url` and one of
-/// its `credentials` in `proxyConfig`.
-///
-/// The proxy runs on the addon's I/O threads and does not keep Node's event loop alive by
-/// itself; call `close()` to stop it. Rejects with `ERR_INVALID_ARG_TYPE`/`ERR_INVALID_ARG_VALUE`
-/// for bad options, and with the system's code (such as `EADDRINUSE`) when it cannot listen.
-#[cfg_attr(test, allow(dead_code))] // reached only through napi's registration
-#[napi(
-  ts_args_type = "options: EgressProxyOptions",
-  ts_return_type = "Promise<EgressProxy>"
-)]
-pub fn start_egress_proxy<'env>(
-  env: &'env Env,
-  options: Option<Unknown<'env>>,
-) -> napi::Result<Object<'env>> {
-  let (deferred, promise) = env.create_deferred::<EgressProxy, StartResolver>()?;
-  match read_options(env, options) {
-    Err(e) => deferred.resolve(Box::new(move |env| Err(e.into_napi(&env)))),
-    Ok((config, sink)) => {
-      crate::io::runtime().spawn(async move {
-        let listen = config.listen;
-        let started = ProxyServer::start(config, sink).await;
-        deferred.resolve(Box::new(move |env| match started {
-          Ok(server) => Ok(EgressProxy::new(server)),
-          Err(e) => Err(listen_error(&env, listen, e)),
-        }));
-      });
-    }
-  }
-  Ok(promise)
+/// Starts a proxy on the I/O runtime; `done` gets the running proxy's class, or the error to
+/// reject with when it cannot listen.
+pub fn start(
+  settings: ProxySettings,
+  sink: Option<Sink>,
+  done: impl FnOnce(Resolver<EgressProxy>) + Send + 'static,
+) {
+  crate::io::runtime().spawn(async move {
+    let listen = settings.listen;
+    let started = ProxyServer::start(settings, sink).await;
+    done(Box::new(move |env| match started {
+      Ok(server) => Ok(EgressProxy::new(server)),
+      Err(e) => Err(listen_error(&env, listen, e)),
+    }));
+  });
 }
-
-#[cfg_attr(test, allow(dead_code))] // reached only through napi's registration
-type StartResolver = Box<dyn FnOnce(Env) -> napi::Result<EgressProxy> + Send>;
 
 /// A running egress proxy.
 #[napi]
@@ -120,7 +102,7 @@ impl EgressProxy {
   /// up to `shutdownTimeoutMs`, then cuts the rest. Resolves when everything is closed.
   #[napi(ts_return_type = "Promise<void>")]
   pub fn close<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
-    let (deferred, promise) = env.create_deferred::<(), CloseResolver>()?;
+    let (deferred, promise) = env.create_deferred::<(), Resolver<()>>()?;
     let server = self.server.clone();
     crate::io::runtime().spawn(async move {
       server.close().await;
@@ -148,8 +130,6 @@ impl EgressProxy {
     }
   }
 }
-
-type CloseResolver = Box<dyn FnOnce(Env) -> napi::Result<()> + Send>;
 
 /// Counters of an egress proxy.
 #[napi(object, object_from_js = false)]
@@ -222,12 +202,11 @@ impl From<Decision> for EgressDecision {
   }
 }
 
-/// The validated config and the `onDecision` sink.
-#[cfg_attr(test, allow(dead_code))] // reached only through napi's registration
-fn read_options(
+/// The validated settings and the `onDecision` sink.
+pub fn read_options(
   env: &Env,
   options: Option<Unknown>,
-) -> Result<(ProxyConfig, Option<Sink>), ArgError> {
+) -> Result<(ProxySettings, Option<Sink>), ArgError> {
   let json = js::object_arg(env, options, "options", "EgressProxyOptions")?;
   let (Some(json), Some(object)) = (json, options) else {
     let null = options.is_some_and(|o| o.get_type().ok() == Some(ValueType::Null));
@@ -237,7 +216,7 @@ fn read_options(
       received: if null { "null" } else { "undefined" }.into(),
     });
   };
-  let config = from_json::<EgressProxyOptions>("options", &json)?.into_config()?;
+  let config = from_json::<EgressProxyOptions>("options", &json)?.into_settings()?;
   let sink = decision_sink(env, object)?;
   Ok((config, sink))
 }

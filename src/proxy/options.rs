@@ -1,5 +1,5 @@
 //! The options of `startEgressProxy`, documented where they are defined (the docs become the
-//! JSDoc in `index.d.ts`), and their validation, once, into the [`ProxyConfig`] the proxy runs on.
+//! JSDoc in `index.d.ts`), and their validation, once, into the [`ProxySettings`] the proxy runs on.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -90,7 +90,7 @@ pub struct ProxyCredential {
 
 /// The proxy's settings, validated.
 #[derive(Debug, Clone)]
-pub struct ProxyConfig {
+pub struct ProxySettings {
   pub listen: SocketAddr,
   pub credentials: Credentials,
   pub policy: EgressPolicy,
@@ -115,7 +115,7 @@ pub const DEFAULT_MAX_HEADER_BYTES: u64 = 16_384;
 pub const MIN_HEADER_BYTES: u64 = 1024;
 
 impl EgressProxyOptions {
-  pub fn into_config(self) -> Result<ProxyConfig, ArgError> {
+  pub fn into_settings(self) -> Result<ProxySettings, ArgError> {
     let ms = |value, name: &str, default| {
       millis(value, &format!("options.{name}"), 1..=3_600_000, default)
     };
@@ -160,7 +160,7 @@ impl EgressProxyOptions {
         ),
       })?),
     };
-    Ok(ProxyConfig {
+    Ok(ProxySettings {
       listen,
       credentials,
       policy,
@@ -202,12 +202,12 @@ impl EgressProxyOptions {
 }
 
 #[cfg(test)]
-impl ProxyConfig {
+impl ProxySettings {
   /// A config for tests: user `app`, password `s3cret`, listening on `127.0.0.1:0`, the built-in
   /// policy plus `allowed` ranges, short timeouts.
   pub fn for_test(allowed: &[&str]) -> Self {
     let allowed: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
-    ProxyConfig {
+    ProxySettings {
       listen: SocketAddr::from(([127, 0, 0, 1], 0)),
       credentials: Credentials::new(&[("app".into(), "s3cret".into())]).unwrap(),
       policy: EgressPolicy::new(&allowed, &[], &[]).unwrap(),
@@ -242,8 +242,8 @@ mod tests {
   use super::*;
   use crate::options::from_json;
 
-  fn config(json: &str) -> Result<ProxyConfig, ArgError> {
-    from_json::<EgressProxyOptions>("options", json)?.into_config()
+  fn config(json: &str) -> Result<ProxySettings, ArgError> {
+    from_json::<EgressProxyOptions>("options", json)?.into_settings()
   }
 
   fn failing_field(json: &str) -> String {

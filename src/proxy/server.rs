@@ -23,14 +23,14 @@ use tokio_util::task::TaskTracker;
 
 use super::decision::{Journal, Pending, Sink};
 use super::limits::{Activity, ClientSlots, Metered, Tap};
-use super::options::ProxyConfig;
+use super::options::ProxySettings;
 use super::refusal::Refusal;
 use super::{forward, tunnel, ProxyBody};
 
 /// What every connection and tunnel of one proxy shares.
-pub struct Shared {
+pub struct ProxyState {
   /// `listen` holds the bound address (the real port when 0 was asked for).
-  pub config: ProxyConfig,
+  pub settings: ProxySettings,
   pub journal: Arc<Journal>,
   pub slots: Arc<ClientSlots>,
   /// Connections, tunnels and upstream connection drivers.
@@ -43,7 +43,7 @@ pub struct Shared {
 
 /// A running proxy.
 pub struct ProxyServer {
-  shared: Arc<Shared>,
+  shared: Arc<ProxyState>,
   /// Cancelled once the listening socket is closed.
   unbound: CancellationToken,
 }
@@ -64,12 +64,12 @@ pub struct StatsSnapshot {
 
 impl ProxyServer {
   /// Binds the listening socket and starts accepting; must run on the I/O runtime.
-  pub async fn start(mut config: ProxyConfig, sink: Option<Sink>) -> io::Result<ProxyServer> {
+  pub async fn start(mut config: ProxySettings, sink: Option<Sink>) -> io::Result<ProxyServer> {
     let listener = TcpListener::bind(config.listen).await?;
     config.listen = listener.local_addr()?;
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(ProxyState {
       slots: ClientSlots::new(config.max_tunnels_per_client),
-      config,
+      settings: config,
       journal: Journal::new(sink),
       tasks: TaskTracker::new(),
       draining: CancellationToken::new(),
@@ -81,7 +81,7 @@ impl ProxyServer {
   }
 
   pub fn local_addr(&self) -> SocketAddr {
-    self.shared.config.listen
+    self.shared.settings.listen
   }
 
   pub fn stats(&self) -> StatsSnapshot {
@@ -108,14 +108,14 @@ impl ProxyServer {
     shared.draining.cancel();
     self.unbound.cancelled().await;
     shared.tasks.close();
-    let _ = tokio::time::timeout(shared.config.shutdown_timeout, shared.tasks.wait()).await;
+    let _ = tokio::time::timeout(shared.settings.shutdown_timeout, shared.tasks.wait()).await;
     shared.cut.cancel();
     shared.tasks.wait().await;
     shared.journal.detach_sink();
   }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, unbound: CancellationToken) {
+async fn accept_loop(listener: TcpListener, shared: Arc<ProxyState>, unbound: CancellationToken) {
   loop {
     let accepted = tokio::select! {
       accepted = listener.accept() => accepted,
@@ -136,7 +136,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, unbound: Cancel
 }
 
 /// One client connection: HTTP/1.1 with keep-alive, upgraded to a tunnel after a CONNECT.
-async fn serve_client(shared: Arc<Shared>, stream: TcpStream, client: SocketAddr) {
+async fn serve_client(shared: Arc<ProxyState>, stream: TcpStream, client: SocketAddr) {
   let _ = stream.set_nodelay(true);
   let activity = Activity::new();
   let io = Metered::new(
@@ -153,7 +153,7 @@ async fn serve_client(shared: Arc<Shared>, stream: TcpStream, client: SocketAddr
       async move { Ok::<_, Infallible>(handle(shared, client, activity, req).await) }
     })
   };
-  let config = &shared.config;
+  let config = &shared.settings;
   let conn = hyper::server::conn::http1::Builder::new()
     .preserve_header_case(true)
     .auto_date_header(false)
@@ -181,7 +181,7 @@ async fn serve_client(shared: Arc<Shared>, stream: TcpStream, client: SocketAddr
 
 /// Authenticates the request, then tunnels or forwards it.
 async fn handle(
-  shared: Arc<Shared>,
+  shared: Arc<ProxyState>,
   client: SocketAddr,
   activity: Activity,
   req: Request<Incoming>,
@@ -194,7 +194,7 @@ async fn handle(
     &req.uri().to_string(),
   );
   let authorization = req.headers().get(PROXY_AUTHORIZATION).map(|v| v.as_bytes());
-  match shared.config.credentials.check(authorization) {
+  match shared.settings.credentials.check(authorization) {
     Ok(username) => pending.set_username(Some(username)),
     Err(failure) => {
       pending.set_username(failure.username());
@@ -224,7 +224,7 @@ mod tests {
       sink_seen.lock().unwrap().push(d);
       true
     });
-    let server = ProxyServer::start(ProxyConfig::for_test(allowed), Some(sink))
+    let server = ProxyServer::start(ProxySettings::for_test(allowed), Some(sink))
       .await
       .unwrap();
     (server, seen)

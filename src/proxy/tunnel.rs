@@ -15,18 +15,18 @@ use super::connect;
 use super::decision::Pending;
 use super::limits::{Activity, Metered, Tap, Traffic};
 use super::refusal::Refusal;
-use super::server::Shared;
+use super::server::ProxyState;
 use super::ProxyBody;
 
 /// Answers one CONNECT; on success the tunnel runs in a task of its own.
 pub async fn open(
-  shared: Arc<Shared>,
+  shared: Arc<ProxyState>,
   client: SocketAddr,
   activity: Activity,
   mut pending: Pending,
   mut req: Request<Incoming>,
 ) -> Response<ProxyBody> {
-  let config = &shared.config;
+  let config = &shared.settings;
   let opened = async {
     let target = config
       .policy

@@ -3,11 +3,12 @@
 //! is kept in a bounded cache keyed by the SHA-256 of its source. Only bytecode the addon wrote
 //! itself is ever read back: QuickJS trusts bytecode completely, so none comes from outside.
 
-use std::collections::HashMap;
 use std::ffi::CString;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use rquickjs::{qjs, Ctx, Value};
+
+use crate::cache::{self, BoundedCache};
 
 /// Entries kept at most, …
 const MAX_ENTRIES: usize = 512;
@@ -16,49 +17,9 @@ const MAX_BYTES: usize = 64 << 20;
 
 type Key = [u8; 32];
 
-#[derive(Default)]
-struct Cache {
-  entries: HashMap<Key, (Arc<[u8]>, u64)>,
-  bytes: usize,
-  clock: u64,
-}
-
-impl Cache {
-  fn get(&mut self, key: &Key) -> Option<Arc<[u8]>> {
-    self.clock += 1;
-    let clock = self.clock;
-    self.entries.get_mut(key).map(|(code, used)| {
-      *used = clock;
-      code.clone()
-    })
-  }
-
-  fn insert(&mut self, key: Key, code: Arc<[u8]>) {
-    if code.len() > MAX_BYTES / 4 {
-      return;
-    }
-    self.clock += 1;
-    self.bytes += code.len();
-    if let Some((old, _)) = self.entries.insert(key, (code, self.clock)) {
-      self.bytes -= old.len();
-    }
-    // Evict the least recently used until within bounds.
-    while self.entries.len() > MAX_ENTRIES || self.bytes > MAX_BYTES {
-      let oldest = *self
-        .entries
-        .iter()
-        .min_by_key(|(_, (_, used))| *used)
-        .map(|(k, _)| k)
-        .expect("not empty");
-      let (old, _) = self.entries.remove(&oldest).expect("present");
-      self.bytes -= old.len();
-    }
-  }
-}
-
-fn cache() -> &'static Mutex<Cache> {
-  static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
-  CACHE.get_or_init(Default::default)
+fn compiled() -> MutexGuard<'static, BoundedCache<Key, Arc<[u8]>>> {
+  static CACHE: OnceLock<Mutex<BoundedCache<Key, Arc<[u8]>>>> = OnceLock::new();
+  cache::lock(CACHE.get_or_init(|| Mutex::new(BoundedCache::new(MAX_ENTRIES, MAX_BYTES))))
 }
 
 fn key(name: &str, source: &str) -> Key {
@@ -77,7 +38,7 @@ fn key(name: &str, source: &str) -> Key {
 /// back as the pending exception.
 pub fn compile<'js>(ctx: &Ctx<'js>, source: &str, name: &str) -> rquickjs::Result<Value<'js>> {
   let key = key(name, source);
-  let cached = cache().lock().unwrap_or_else(|e| e.into_inner()).get(&key);
+  let cached = compiled().get(&key);
   if let Some(code) = cached {
     if let Ok(f) = read(ctx, &code) {
       return Ok(f);
@@ -86,10 +47,8 @@ pub fn compile<'js>(ctx: &Ctx<'js>, source: &str, name: &str) -> rquickjs::Resul
   }
   let f = parse(ctx, source, name)?;
   if let Some(code) = write(ctx, &f) {
-    cache()
-      .lock()
-      .unwrap_or_else(|e| e.into_inner())
-      .insert(key, code);
+    let bytes = code.len();
+    compiled().insert(key, code, bytes);
   }
   Ok(f)
 }
@@ -179,34 +138,6 @@ pub fn evaluate<'js>(ctx: &Ctx<'js>, compiled: Value<'js>) -> rquickjs::Result<V
 #[cfg(test)]
 mod tests {
   use super::*;
-
-  fn code(n: usize) -> Arc<[u8]> {
-    vec![0u8; n].into()
-  }
-
-  #[test]
-  fn keeps_the_recently_used_entries_within_the_bounds() {
-    let mut c = Cache::default();
-    for i in 0..MAX_ENTRIES + 10 {
-      let mut k = [0u8; 32];
-      k[..8].copy_from_slice(&(i as u64).to_le_bytes());
-      if i == 5 {
-        c.insert(k, code(10));
-        continue;
-      }
-      if i > 5 {
-        let mut five = [0u8; 32];
-        five[..8].copy_from_slice(&5u64.to_le_bytes());
-        assert!(
-          c.get(&five).is_some(),
-          "entry 5 is used all along and stays"
-        );
-      }
-      c.insert(k, code(10));
-    }
-    assert_eq!(c.entries.len(), MAX_ENTRIES);
-    assert_eq!(c.bytes, MAX_ENTRIES * 10);
-  }
 
   #[test]
   fn the_key_depends_on_name_and_source() {

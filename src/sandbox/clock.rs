@@ -59,11 +59,12 @@ mod tests {
     let clock = current_thread_clock();
     let before = cpu_time(clock);
     let mut x = 0u64;
+    // However loaded the machine, a thread that spins gets CPU within a few seconds.
     let start = std::time::Instant::now();
-    while start.elapsed() < Duration::from_millis(20) {
+    while cpu_time(clock) - before < Duration::from_millis(20) && start.elapsed().as_secs() < 30 {
       x = x.wrapping_mul(31).wrapping_add(7);
     }
     std::hint::black_box(x);
-    assert!(cpu_time(clock) - before >= Duration::from_millis(10));
+    assert!(cpu_time(clock) - before >= Duration::from_millis(20));
   }
 }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::runtime::Sandbox;
-use super::{clock, watchdog, Caller, Job, Outcome, Settle};
+use super::{clock, watchdog, Caller, Job, Outcome, Settle, Source};
 use crate::api::Waiting;
 use crate::error::{Failure, ScriptError};
 use crate::options::{Limits, PoolConfig, MAX_STACK_BYTES};
@@ -329,7 +329,11 @@ impl Executor {
           Some(s) => s,
           None => Sandbox::new()?,
         });
-        sandbox.run(&job.source, job.input, &exec)
+        let source: Arc<str> = match job.source {
+          Source::Script(source) => source.into(),
+          Source::Prepare(prepare) => prepare()?,
+        };
+        sandbox.run(&source, job.input, &exec)
       }))
       .unwrap_or_else(|panic| {
         let what = panic

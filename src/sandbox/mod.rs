@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::error::ScriptError;
+use crate::error::{Failure, ScriptError};
 use crate::options::Limits;
 use crate::outcome::ScriptOutput;
 
@@ -50,8 +50,16 @@ pub type Outcome = Result<ScriptOutput, ScriptError>;
 /// Delivers the outcome to the caller; called exactly once, from whichever thread decides it.
 pub type Settle = Box<dyn FnOnce(Outcome) + Send>;
 
+/// The script of a job.
+pub enum Source {
+  Script(String),
+  /// Made on the executor thread as the execution starts, within its budgets: how a page is
+  /// prepared (its blocks found and its template compiled) off Node's thread.
+  Prepare(Box<dyn FnOnce() -> Result<Arc<str>, Failure> + Send>),
+}
+
 pub struct Job {
-  pub source: String,
+  pub source: Source,
   pub input: ScriptInput,
   pub limits: Limits,
   pub settle: Settle,
