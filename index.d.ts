@@ -32,6 +32,12 @@ export declare class EgressProxy {
 }
 
 /**
+ * How the script answered: `'render'` lets the page render; `'redirect'` came from `redirect()`;
+ * `'send'` from `response.send()` or `response.json()`.
+ */
+export type Action = 'render' | 'redirect' | 'send'
+
+/**
  * Sets process-wide executor settings: how many executions run JavaScript at once
  * (`maxConcurrency`), how many may wait (`maxQueue`), and how many may be started and unfinished
  * (`maxInFlight`). Applies to every thread and worker of the process. Returns the settings now
@@ -195,6 +201,12 @@ export interface EgressProxyStats {
 }
 
 /**
+ * The `code` of every error an execution or a page can fail with. Callers switch on it, so each
+ * is stable; `index.d.ts` has them as a union of string literals.
+ */
+export type ErrorCode = 'ERR_SCRIPT_SYNTAX' | 'ERR_SCRIPT_EXCEPTION' | 'ERR_SCRIPT_TIMEOUT' | 'ERR_SCRIPT_MEMORY' | 'ERR_SCRIPT_OUTPUT_LIMIT' | 'ERR_SCRIPT_BUSY' | 'ERR_PAGE_TEMPLATE' | 'ERR_PAGE_SESSION_COOKIE' | 'ERR_SCRIPT_INTERNAL'
+
+/**
  * Process-wide settings of the executor, for `configure()`. Every field is optional; a field left
  * out keeps its current value.
  */
@@ -271,6 +283,12 @@ export interface PageResult {
   session: Record<string, unknown>
   /** Whether `session.set`/`session.delete` changed anything. */
   sessionChanged: boolean
+  /**
+   * What they changed, key by key: the keys set (to their new values) and the keys deleted. Keys
+   * set back to the value they had are not in it. Apply these to a session that may have changed
+   * meanwhile, rather than replacing it with `session`.
+   */
+  sessionChanges: { set: Record<string, unknown>; deleted: string[] }
   /** Cookies to set (`value` a string) or clear (`value` null), in the order the script left them. */
   cookies: Array<CookieChange>
   /** What the script printed with `console.*`. */
@@ -412,11 +430,7 @@ export interface ScriptRequest {
 
 /** The outcome of a successful execution. */
 export interface ScriptResult {
-  /**
-   * `'render'` lets the page render; `'redirect'` came from `redirect()`; `'send'` from
-   * `response.send()` or `response.json()`.
-   */
-  action: 'render' | 'redirect' | 'send'
+  action: Action
   /** From `response.status()` or `redirect()`; `null` when never set. */
   status: number | null
   /** From `response.setHeader()`, lower-case names; `response.json()` adds `content-type`. */
@@ -431,6 +445,12 @@ export interface ScriptResult {
   session: Record<string, unknown>
   /** Whether `session.set`/`session.delete` changed anything. */
   sessionChanged: boolean
+  /**
+   * What they changed, key by key: the keys set (to their new values) and the keys deleted. Keys
+   * set back to the value they had are not in it. Apply these to a session that may have changed
+   * meanwhile, rather than replacing it with `session`.
+   */
+  sessionChanges: { set: Record<string, unknown>; deleted: string[] }
   /** Cookies to set (`value` a string) or clear (`value` null), in the order the script left them. */
   cookies: Array<CookieChange>
   /** What the script printed with `console.*`. */

@@ -836,7 +836,9 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.EgressProxy = nativeBinding.EgressProxy
+module.exports.Action = nativeBinding.Action
 module.exports.configure = nativeBinding.configure
+module.exports.ErrorCode = nativeBinding.ErrorCode
 module.exports.executorStats = nativeBinding.executorStats
 module.exports.renderPage = nativeBinding.renderPage
 module.exports.runBackendScript = nativeBinding.runBackendScript

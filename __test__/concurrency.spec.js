@@ -1,7 +1,7 @@
 'use strict';
 
 // Many executions at once, on the addon's own threads: Node's event loop and libuv's pool stay
-// free, and configure() bounds how many run and wait (issue 2, "Execution model").
+// free, and configure() bounds how many run and wait.
 const { execFile } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');

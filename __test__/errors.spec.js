@@ -1,6 +1,6 @@
 'use strict';
 
-// How executions fail (issue 2, "Errors"): every code with its position, logs and a plain message,
+// How executions fail: every code with its position, logs and a plain message,
 // and bad arguments reported the way Node's own APIs report them.
 const { types } = require('node:util');
 const { runBackendScript } = require('..');

@@ -1,7 +1,7 @@
 'use strict';
 
 // Scripts call external APIs with `http.*`, only through the site's authenticated egress proxy,
-// within per-execution limits (issue 3). Every target is a server on 127.0.0.1 started here. The
+// within per-execution limits. Every target is a server on 127.0.0.1 started here. The
 // proxy is the package's own (startEgressProxy), which checks Basic credentials and enforces the
 // policy itself; a third-party one (proxy-chain) shows the seed examples work through it too, and
 // lets the tests that need it see the raw request a proxy receives.

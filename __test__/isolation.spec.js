@@ -1,7 +1,7 @@
 'use strict';
 
 // Nothing of one execution is visible to another, and nothing of the host is reachable from a
-// script (issue 2, "Nothing else" and "Execution model").
+// script.
 const { run } = require('./support/scripts');
 
 /** What a script prints, one message per entry. */
@@ -24,7 +24,7 @@ const STANDARD_GLOBALS = [
 ];
 // QuickJS-ng adds these to every context; neither reaches outside the sandbox.
 const QUICKJS_GLOBALS = ['InternalError', 'queueMicrotask'];
-// The host globals issue 2 documents.
+// The host globals the README documents.
 const HOST_GLOBALS = ['console', 'cookie', 'getVariable', 'redirect', 'request', 'response', 'session', 'setVariable'];
 
 describe('the global object', () => {

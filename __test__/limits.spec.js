@@ -1,6 +1,6 @@
 'use strict';
 
-// Every limit of an execution, with hostile scripts (issue 2, "RunOptions" and "Execution model").
+// Every limit of an execution, with hostile scripts.
 // One execution runs at a time in this file, so a slot a hostile script failed to give back would
 // make the next test hang rather than pass.
 const { execFile } = require('node:child_process');

@@ -1,6 +1,6 @@
 'use strict';
 
-// The globals a script sees and the result it hands back (issue 2, "API").
+// The globals a script sees and the result it hands back.
 const { run, failureOf } = require('./support/scripts');
 
 /** Runs `source` and returns what it printed, one message per entry. */
@@ -21,6 +21,7 @@ describe('the result of a script that does nothing', () => {
       variables: {},
       session: {},
       sessionChanged: false,
+      sessionChanges: { set: {}, deleted: [] },
       cookies: [],
       logs: [],
       stats: { durationMs: expect.any(Number), cpuMs: expect.any(Number), httpRequests: 0 },
@@ -101,9 +102,17 @@ describe('session', () => {
     expect(result.sessionChanged).toBe(true);
   });
 
+  it('names each change, key by key, for a host to apply to a session that may have moved on', async () => {
+    const result = await run(
+      'session.set("cart", [1, 2]); session.delete("stale"); session.set("user", "Bob"); session.set("kept", 2); session.set("kept", 1)',
+      { session: { user: 'Ada', stale: true, kept: 1 } },
+    );
+    expect(result.sessionChanges).toEqual({ set: { cart: [1, 2], user: 'Bob' }, deleted: ['stale'] });
+  });
+
   it('does not count reads, re-setting an equal value or deleting a missing key as a change', async () => {
     const result = await run('session.get("n"); session.set("n", 1); session.delete("missing")', { session: { n: 1 } });
-    expect(result).toMatchObject({ session: { n: 1 }, sessionChanged: false });
+    expect(result).toMatchObject({ session: { n: 1 }, sessionChanged: false, sessionChanges: { set: {}, deleted: [] } });
   });
 
   it('hands out copies: changing a value read from the session changes nothing until it is set', async () => {

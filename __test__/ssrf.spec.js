@@ -1,6 +1,6 @@
 'use strict';
 
-// The egress policy holds against SSRF (issue 3): every attempt at the host's own network is
+// The egress policy holds against SSRF: every attempt at the host's own network is
 // refused with status 0 and an error naming the rule, before anything is sent: nothing reaches the
 // proxy (the package's own, which would apply the policy again), nothing reaches the upstream. The
 // only real target is the upstream on 127.0.0.1, which each loopback spelling below aims at (by

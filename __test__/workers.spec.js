@@ -1,7 +1,6 @@
 'use strict';
 
-// The addon in worker_threads, several at once, and workers that end while their scripts run
-// (issue 2, "Execution model").
+// The addon in worker_threads, several at once, and workers that end while their scripts run.
 const { execFile } = require('node:child_process');
 const path = require('node:path');
 const { Worker } = require('node:worker_threads');

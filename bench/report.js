@@ -1,7 +1,7 @@
 'use strict';
 
-// The machine the run was on, and the tables (Markdown, for the README) with each target of
-// issue 6 judged met or not met.
+// The machine the run was on, and the tables (Markdown, for the README) with each target the
+// README sets, judged met or not met.
 
 const fs = require('node:fs');
 const os = require('node:os');
@@ -62,7 +62,7 @@ function table(header, rows) {
   return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
 
-/** Each target of issue 6, with the figure it was judged on. */
+/** Each target the README sets, with the figure it is judged on. */
 function targets(results) {
   const f = results.figures;
   const ours = (w) => f[w]?.ours;
@@ -203,7 +203,7 @@ function report(results) {
     ),
   );
 
-  out.push(`\n**targets (issue 6)${results.mode === 'smoke' ? ' — smoke counts, indicative only' : ''}**\n`);
+  out.push(`\n**targets${results.mode === 'smoke' ? ' — smoke counts, indicative only' : ''}**\n`);
   out.push(
     table(
       ['target', 'measured', 'verdict'],

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 
-// The benchmark of issue 6: backend-scripts against the sandboxes users would pick instead, every
+// The benchmark: backend-scripts against the sandboxes users would pick instead, every
 // engine on this machine in this run, a fresh isolated environment per execution for each, every
 // result checked. Prints the tables (Markdown) and writes bench/results/latest.json.
 //

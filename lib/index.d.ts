@@ -1,32 +1,16 @@
 // Types of the package's entry point: the addon's exports (generated in ../index.d.ts) and the
 // Express middleware written in JavaScript beside this file.
 
-import type { LogEntry, ProxyConfig, RunOptions } from '../index'
+import type { ErrorCode, LogEntry, ProxyConfig, RunOptions } from '../index'
 
 export * from '../index'
 
 /**
- * The `code` of an error `runBackendScript` or `renderPage` rejects with:
- * - `ERR_SCRIPT_SYNTAX`: the script does not parse;
- * - `ERR_SCRIPT_EXCEPTION`: an uncaught exception, a stack overflow, or an unhandled rejection;
- * - `ERR_SCRIPT_TIMEOUT`: the CPU-time or wall-clock budget ran out;
- * - `ERR_SCRIPT_MEMORY`: the memory limit was hit;
- * - `ERR_SCRIPT_OUTPUT_LIMIT`: the result grew past `maxOutputBytes`;
- * - `ERR_SCRIPT_BUSY`: more executions were waiting than `maxQueue` allows;
- * - `ERR_PAGE_TEMPLATE`: a page's template does not compile, fails, or runs out of its budget;
- * - `ERR_SCRIPT_INTERNAL`: a defect in the addon itself.
- * Bad arguments reject with a `TypeError`/`RangeError` whose code is `ERR_INVALID_ARG_TYPE` or
- * `ERR_INVALID_ARG_VALUE` instead.
+ * The `code` of an error `runBackendScript`, `renderPage` or the middleware fails with (see
+ * `ErrorCode`, generated from the addon). Bad arguments reject with a `TypeError`/`RangeError`
+ * whose code is `ERR_INVALID_ARG_TYPE` or `ERR_INVALID_ARG_VALUE` instead.
  */
-export type ScriptErrorCode =
-  | 'ERR_SCRIPT_SYNTAX'
-  | 'ERR_SCRIPT_EXCEPTION'
-  | 'ERR_SCRIPT_TIMEOUT'
-  | 'ERR_SCRIPT_MEMORY'
-  | 'ERR_SCRIPT_OUTPUT_LIMIT'
-  | 'ERR_SCRIPT_BUSY'
-  | 'ERR_PAGE_TEMPLATE'
-  | 'ERR_SCRIPT_INTERNAL'
+export type ScriptErrorCode = ErrorCode
 
 /** The error a failed execution rejects with; its message says what happened in plain words. */
 export interface ScriptError extends Error {

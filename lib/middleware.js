@@ -34,12 +34,10 @@ function backendScripts(options) {
 async function serve(req, res, config, pages) {
   const page = await pages.find(candidates(req.path, config));
   if (!page) return false;
-  let sessionIn;
   let result;
   try {
-    sessionIn = sessionOf(req);
     const variables = typeof config.variables === 'function' ? await config.variables(req, res) : config.variables;
-    const context = { request: requestOf(req, config), session: sessionIn, variables: variables ?? {} };
+    const context = { request: requestOf(req, config), session: sessionOf(req), variables: variables ?? {} };
     result = await renderPage(page.html, context, config.proxy, config.limits);
   } catch (error) {
     if (config.onLogs && error?.logs?.length > 0) config.onLogs(error.logs, { page: page.file, req });
@@ -54,7 +52,7 @@ async function serve(req, res, config, pages) {
     );
     throw pageError(Object.assign(error, { code: 'ERR_PAGE_SESSION_COOKIE' }), page.file);
   }
-  if (result.sessionChanged) applySession(req, sessionIn, result.session);
+  if (result.sessionChanged) applySession(req, result.sessionChanges);
   for (const change of result.cookies) applyCookie(res, change);
   res.status(result.status);
   for (const [name, value] of Object.entries(result.headers)) res.setHeader(name, value);
@@ -254,17 +252,11 @@ function isSessionOwn(session, key) {
 }
 
 /** Applies the keys the script set or deleted; keys it left alone keep whatever they have now. */
-function applySession(req, before, after) {
+function applySession(req, { set, deleted }) {
   const session = req.session;
   if (!session || typeof session !== 'object') return;
-  for (const [key, value] of Object.entries(after)) {
-    if (isSessionOwn(session, key)) continue;
-    if (Object.hasOwn(before, key) && JSON.stringify(before[key]) === JSON.stringify(value)) continue;
-    session[key] = value;
-  }
-  for (const key of Object.keys(before)) {
-    if (!Object.hasOwn(after, key) && !isSessionOwn(session, key)) delete session[key];
-  }
+  for (const [key, value] of Object.entries(set)) if (!isSessionOwn(session, key)) session[key] = value;
+  for (const key of deleted) if (!isSessionOwn(session, key)) delete session[key];
 }
 
 function applyCookie(res, { name, value, options }) {

@@ -5,8 +5,51 @@ use std::fmt;
 
 use napi::bindgen_prelude::{FromNapiValue, JsObjectValue, Object};
 use napi::{Env, JsRangeError, JsTypeError, JsValue, Status};
+use napi_derive::napi;
 
 use crate::outcome::LogEntry;
+
+/// The `code` of every error an execution or a page can fail with. Callers switch on it, so each
+/// is stable; `index.d.ts` has them as a union of string literals.
+#[napi(string_enum = "UPPER_SNAKE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)] // the prefix is part of every code
+pub enum ErrorCode {
+  /// The script does not parse.
+  ErrScriptSyntax,
+  /// An uncaught exception, a stack overflow, or an unhandled promise rejection.
+  ErrScriptException,
+  /// The CPU-time or wall-clock budget ran out.
+  ErrScriptTimeout,
+  /// The memory limit was hit.
+  ErrScriptMemory,
+  /// The result grew past `maxOutputBytes`.
+  ErrScriptOutputLimit,
+  /// More executions were waiting than `maxQueue` allows.
+  ErrScriptBusy,
+  /// A page's template does not compile, fails while rendering, or runs out of its budget.
+  ErrPageTemplate,
+  /// A page's script set or deleted the session cookie (raised by the Express middleware).
+  ErrPageSessionCookie,
+  /// A defect in the addon itself.
+  ErrScriptInternal,
+}
+
+impl ErrorCode {
+  pub fn as_str(self) -> &'static str {
+    match self {
+      ErrorCode::ErrScriptSyntax => "ERR_SCRIPT_SYNTAX",
+      ErrorCode::ErrScriptException => "ERR_SCRIPT_EXCEPTION",
+      ErrorCode::ErrScriptTimeout => "ERR_SCRIPT_TIMEOUT",
+      ErrorCode::ErrScriptMemory => "ERR_SCRIPT_MEMORY",
+      ErrorCode::ErrScriptOutputLimit => "ERR_SCRIPT_OUTPUT_LIMIT",
+      ErrorCode::ErrScriptBusy => "ERR_SCRIPT_BUSY",
+      ErrorCode::ErrPageTemplate => "ERR_PAGE_TEMPLATE",
+      ErrorCode::ErrPageSessionCookie => "ERR_PAGE_SESSION_COOKIE",
+      ErrorCode::ErrScriptInternal => "ERR_SCRIPT_INTERNAL",
+    }
+  }
+}
 
 /// Why an execution produced no result. The `code` of each variant is stable: callers switch on it.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,16 +86,16 @@ pub struct JsError {
 }
 
 impl Failure {
-  pub fn code(&self) -> &'static str {
+  pub fn code(&self) -> ErrorCode {
     match self {
-      Failure::Syntax(_) => "ERR_SCRIPT_SYNTAX",
-      Failure::Exception(_) => "ERR_SCRIPT_EXCEPTION",
-      Failure::CpuTimeout { .. } | Failure::WallTimeout { .. } => "ERR_SCRIPT_TIMEOUT",
-      Failure::Memory { .. } => "ERR_SCRIPT_MEMORY",
-      Failure::OutputLimit { .. } => "ERR_SCRIPT_OUTPUT_LIMIT",
-      Failure::Busy { .. } => "ERR_SCRIPT_BUSY",
-      Failure::Template { .. } => "ERR_PAGE_TEMPLATE",
-      Failure::Internal(_) => "ERR_SCRIPT_INTERNAL",
+      Failure::Syntax(_) => ErrorCode::ErrScriptSyntax,
+      Failure::Exception(_) => ErrorCode::ErrScriptException,
+      Failure::CpuTimeout { .. } | Failure::WallTimeout { .. } => ErrorCode::ErrScriptTimeout,
+      Failure::Memory { .. } => ErrorCode::ErrScriptMemory,
+      Failure::OutputLimit { .. } => ErrorCode::ErrScriptOutputLimit,
+      Failure::Busy { .. } => ErrorCode::ErrScriptBusy,
+      Failure::Template { .. } => ErrorCode::ErrPageTemplate,
+      Failure::Internal(_) => ErrorCode::ErrScriptInternal,
     }
   }
 
@@ -73,30 +116,41 @@ impl fmt::Display for Failure {
       _ => String::new(),
     };
     match self {
-            Failure::Syntax(e) => write!(f, "script has a syntax error{}: {}", at(e), e.message),
-            Failure::Exception(e) => {
-                write!(f, "script threw an uncaught {}{}: {}", e.name, at(e), e.message)
-            }
-            Failure::CpuTimeout { limit_ms } => {
-                write!(f, "script exceeded its CPU time limit of {limit_ms} ms")
-            }
-            Failure::WallTimeout { limit_ms } => {
-                write!(f, "script exceeded its wall-clock time limit of {limit_ms} ms")
-            }
-            Failure::Memory { limit_bytes } => {
-                write!(f, "script exceeded its memory limit of {limit_bytes} bytes")
-            }
-            Failure::OutputLimit { limit_bytes } => write!(
-                f,
-                "script output (variables, session, body, headers, cookies and logs) exceeded the limit of {limit_bytes} bytes"
-            ),
-            Failure::Busy { max_queue } => write!(
-                f,
-                "too many scripts are waiting to run ({max_queue} queued); try again later or raise maxQueue with configure()"
-            ),
-            Failure::Template { message, .. } => f.write_str(message),
-            Failure::Internal(what) => write!(f, "internal error in backend-scripts: {what}"),
-        }
+      Failure::Syntax(e) => write!(f, "script has a syntax error{}: {}", at(e), e.message),
+      Failure::Exception(e) => {
+        write!(
+          f,
+          "script threw an uncaught {}{}: {}",
+          e.name,
+          at(e),
+          e.message
+        )
+      }
+      Failure::CpuTimeout { limit_ms } => {
+        write!(f, "script exceeded its CPU time limit of {limit_ms} ms")
+      }
+      Failure::WallTimeout { limit_ms } => {
+        write!(
+          f,
+          "script exceeded its wall-clock time limit of {limit_ms} ms"
+        )
+      }
+      Failure::Memory { limit_bytes } => {
+        write!(f, "script exceeded its memory limit of {limit_bytes} bytes")
+      }
+      Failure::OutputLimit { limit_bytes } => write!(
+        f,
+        "script output (variables, session, body, headers, cookies and logs) exceeded \
+                 the limit of {limit_bytes} bytes"
+      ),
+      Failure::Busy { max_queue } => write!(
+        f,
+        "too many scripts are waiting to run ({max_queue} queued); try again later or \
+                 raise maxQueue with configure()"
+      ),
+      Failure::Template { message, .. } => f.write_str(message),
+      Failure::Internal(what) => write!(f, "internal error in backend-scripts: {what}"),
+    }
   }
 }
 
@@ -119,7 +173,7 @@ impl ScriptError {
         Status::GenericFailure,
         self.failure.to_string(),
       ))?;
-      err.set_named_property("code", self.failure.code())?;
+      err.set_named_property("code", self.failure.code().as_str())?;
       let (line, column) = self.failure.position();
       err.set_named_property("line", line)?;
       err.set_named_property("column", column)?;
@@ -189,12 +243,58 @@ impl ArgError {
   }
 }
 
-/// How a received value is described in an [`ArgError`], as Node does ("type number (42)").
-pub fn describe_received(type_name: &str, preview: Option<String>) -> String {
-  match (type_name, preview) {
-    ("undefined", _) | ("null", _) => type_name.to_string(),
-    (t, Some(p)) => format!("type {t} ({p})"),
-    (t, None) => format!("type {t}"),
+/// The kind of value an argument was, for the "Received …" part of an [`ArgError`]: every place
+/// that describes a bad argument (a napi value, a JSON value, serde's account of one) names its
+/// kind here and lets [`ValueKind::describe`] say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+  Undefined,
+  Null,
+  Boolean,
+  Number,
+  String,
+  BigInt,
+  Symbol,
+  Function,
+  Array,
+  Object,
+}
+
+impl ValueKind {
+  pub fn of_json(value: &serde_json::Value) -> ValueKind {
+    match value {
+      serde_json::Value::Null => ValueKind::Null,
+      serde_json::Value::Bool(_) => ValueKind::Boolean,
+      serde_json::Value::Number(_) => ValueKind::Number,
+      serde_json::Value::String(_) => ValueKind::String,
+      serde_json::Value::Array(_) => ValueKind::Array,
+      serde_json::Value::Object(_) => ValueKind::Object,
+    }
+  }
+
+  /// As Node's own errors say it: `undefined`, `null`, `an array`, `type number (42)`, `type
+  /// string ("a long value wi...")` (a preview longer than 28 characters is cut, as Node does).
+  pub fn describe(self, preview: Option<&str>) -> String {
+    let name = match self {
+      ValueKind::Undefined => return "undefined".into(),
+      ValueKind::Null => return "null".into(),
+      ValueKind::Array => return "an array".into(),
+      ValueKind::Boolean => "boolean",
+      ValueKind::Number => "number",
+      ValueKind::String => "string",
+      ValueKind::BigInt => "bigint",
+      ValueKind::Symbol => "symbol",
+      ValueKind::Function => "function",
+      ValueKind::Object => "object",
+    };
+    match preview {
+      Some(p) if p.chars().count() > 28 => {
+        let cut: String = p.chars().take(25).collect();
+        format!("type {name} ({cut}...)")
+      }
+      Some(p) => format!("type {name} ({p})"),
+      None => format!("type {name}"),
+    }
   }
 }
 
@@ -242,14 +342,44 @@ mod tests {
       ),
     ];
     for (failure, code, message) in cases {
-      assert_eq!(failure.code(), code);
+      assert_eq!(failure.code().as_str(), code);
       assert_eq!(failure.to_string(), message);
     }
-    assert_eq!(Failure::Busy { max_queue: 3 }.code(), "ERR_SCRIPT_BUSY");
     assert_eq!(
-      Failure::OutputLimit { limit_bytes: 9 }.code(),
+      Failure::Busy { max_queue: 3 }.code().as_str(),
+      "ERR_SCRIPT_BUSY"
+    );
+    assert_eq!(
+      Failure::OutputLimit { limit_bytes: 9 }.code().as_str(),
       "ERR_SCRIPT_OUTPUT_LIMIT"
     );
+  }
+
+  #[test]
+  fn each_code_is_spelled_as_the_typescript_union_spells_it() {
+    // napi writes the union from the variant names, in UPPER_SNAKE.
+    let all = [
+      ErrorCode::ErrScriptSyntax,
+      ErrorCode::ErrScriptException,
+      ErrorCode::ErrScriptTimeout,
+      ErrorCode::ErrScriptMemory,
+      ErrorCode::ErrScriptOutputLimit,
+      ErrorCode::ErrScriptBusy,
+      ErrorCode::ErrPageTemplate,
+      ErrorCode::ErrPageSessionCookie,
+      ErrorCode::ErrScriptInternal,
+    ];
+    for code in all {
+      let name = format!("{code:?}");
+      let mut snake = String::new();
+      for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+          snake.push('_');
+        }
+        snake.push(c.to_ascii_uppercase());
+      }
+      assert_eq!(code.as_str(), snake);
+    }
   }
 
   #[test]
@@ -257,13 +387,18 @@ mod tests {
     let e = ArgError::Type {
       name: "source".into(),
       expected: "of type string".into(),
-      received: describe_received("number", Some("42".into())),
+      received: ValueKind::Number.describe(Some("42")),
     };
     assert_eq!(
       e.to_string(),
       "The \"source\" argument must be of type string. Received type number (42)"
     );
     assert_eq!(e.code(), "ERR_INVALID_ARG_TYPE");
+    assert_eq!(
+      ValueKind::String.describe(Some(&format!("\"{}\"", "x".repeat(100)))),
+      format!("type string (\"{}...)", "x".repeat(24))
+    );
+    assert_eq!(ValueKind::Array.describe(None), "an array");
     let e = ArgError::Range {
       name: "options.cpuTimeMs".into(),
       reason: "must be a positive integer. Received -1".into(),

@@ -7,7 +7,7 @@ use napi::bindgen_prelude::{
 };
 use napi::{sys, Env, JsValue};
 
-use crate::error::{describe_received, ArgError};
+use crate::error::{ArgError, ValueKind};
 use crate::sandbox::Caller;
 
 /// Settles a promise on Node's thread: made on whichever thread has the outcome, run on Node's.
@@ -37,7 +37,7 @@ pub fn object_arg(
       return Err(ArgError::Type {
         name: name.into(),
         expected: format!("an object ({type_name}) or null"),
-        received: received(&value, kind),
+        received: received(&value),
       })
     }
   }
@@ -66,38 +66,40 @@ pub fn string_arg(value: Option<Unknown>, name: &str) -> Result<String, ArgError
     v => Err(ArgError::Type {
       name: name.into(),
       expected: "of type string".into(),
-      received: v.map_or_else(|| "undefined".into(), |v| received(&v, kind)),
+      received: v.map_or_else(|| "undefined".into(), |v| received(&v)),
     }),
   }
 }
 
-fn received(value: &Unknown, kind: ValueType) -> String {
+/// What kind of value a napi value is.
+pub fn kind_of(value: &Unknown) -> ValueKind {
+  match value.get_type().unwrap_or(ValueType::Unknown) {
+    ValueType::Undefined => ValueKind::Undefined,
+    ValueType::Null => ValueKind::Null,
+    ValueType::Boolean => ValueKind::Boolean,
+    ValueType::Number => ValueKind::Number,
+    ValueType::String => ValueKind::String,
+    ValueType::BigInt => ValueKind::BigInt,
+    ValueType::Symbol => ValueKind::Symbol,
+    ValueType::Function => ValueKind::Function,
+    _ if value.is_array().unwrap_or(false) => ValueKind::Array,
+    _ => ValueKind::Object,
+  }
+}
+
+/// A bad argument, described as Node describes one (numbers and booleans previewed).
+fn received(value: &Unknown) -> String {
+  let kind = kind_of(value);
   let preview = match kind {
-    ValueType::Number => value
+    ValueKind::Number => value
       .coerce_to_number()
       .ok()
       .and_then(|n| n.get_double().ok())
       .map(|n| n.to_string()),
-    ValueType::Boolean => value.coerce_to_bool().ok().map(|b| b.to_string()),
+    ValueKind::Boolean => value.coerce_to_bool().ok().map(|b| b.to_string()),
     _ => None,
   };
-  let name = match kind {
-    ValueType::Object if value.is_array().unwrap_or(false) => "an array".to_string(),
-    ValueType::Object => "object".into(),
-    ValueType::Function => "function".into(),
-    ValueType::Undefined => "undefined".into(),
-    ValueType::Null => "null".into(),
-    ValueType::Number => "number".into(),
-    ValueType::Boolean => "boolean".into(),
-    ValueType::BigInt => "bigint".into(),
-    ValueType::Symbol => "symbol".into(),
-    ValueType::String => "string".into(),
-    _ => "unknown".into(),
-  };
-  if name == "an array" {
-    return name;
-  }
-  describe_received(&name, preview)
+  kind.describe(preview.as_deref())
 }
 
 /// The [`Caller`] standing for this thread's environment, marked gone when Node tears it down.

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::error::ArgError;
+use crate::error::{ArgError, ValueKind};
 
 /// Limits for one execution. Every field is optional.
 #[napi(object, object_to_js = false)]
@@ -351,8 +351,8 @@ pub fn from_json<T: DeserializeOwned>(name: &str, json: &str) -> Result<T, ArgEr
       let (received, expected) = rest
         .split_once(", expected ")
         .unwrap_or((rest, "another type"));
-      let (expected, received) = (js_expected(expected), js_received(received));
-      if expected == "of type number" && received == "null" {
+      let (expected, (kind, received)) = (js_expected(expected), js_received(received));
+      if expected == "of type number" && kind == ValueKind::Null {
         return ArgError::Range {
           name: field(&path),
           reason:
@@ -393,20 +393,22 @@ fn js_expected(serde: &str) -> String {
   }
 }
 
-/// serde's description of a received value, in the words Node's errors use.
-fn js_received(serde: &str) -> String {
-  let preview = |v: &str| v.trim_matches('`').to_string();
-  match serde.split_once(' ') {
-    _ if serde == "sequence" => "an array".into(),
-    _ if serde == "map" => "type object".into(),
-    _ if serde == "null" || serde == "unit value" => "null".into(),
-    Some(("string", v)) => format!("type string ({v})"),
-    Some(("integer" | "floating", v)) => {
-      format!("type number ({})", preview(v.trim_start_matches("point ")))
-    }
-    Some(("boolean", v)) => format!("type boolean ({})", preview(v)),
-    _ => serde.to_string(),
-  }
+/// serde's description of a received value ("integer `5`", "string \"x\"", "sequence"), in the
+/// words Node's errors use.
+fn js_received(serde: &str) -> (ValueKind, String) {
+  let (kind, preview) = match serde.split_once(' ') {
+    _ if serde == "sequence" => (ValueKind::Array, None),
+    _ if serde == "map" => (ValueKind::Object, None),
+    _ if serde == "null" || serde == "unit value" => (ValueKind::Null, None),
+    Some(("string", v)) => (ValueKind::String, Some(v.to_string())),
+    Some(("integer" | "floating", v)) => (
+      ValueKind::Number,
+      Some(v.trim_start_matches("point ").trim_matches('`').to_string()),
+    ),
+    Some(("boolean", v)) => (ValueKind::Boolean, Some(v.trim_matches('`').to_string())),
+    _ => return (ValueKind::Object, serde.to_string()),
+  };
+  (kind, kind.describe(preview.as_deref()))
 }
 
 #[cfg(test)]

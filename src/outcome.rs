@@ -65,8 +65,11 @@ impl Default for CookieOptions {
   }
 }
 
-/// How the script answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How the script answered: `'render'` lets the page render; `'redirect'` came from `redirect()`;
+/// `'send'` from `response.send()` or `response.json()`.
+#[napi(string_enum = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Action {
   #[default]
   Render,
@@ -109,6 +112,8 @@ pub struct ScriptOutput {
   pub response: Response,
   pub variables_json: String,
   pub session_json: String,
+  /// What the script changed in the session: `{"set":{…},"deleted":[…]}`.
+  pub session_changes_json: String,
   pub session_changed: bool,
   pub cookies: Vec<CookieChange>,
   pub logs: Vec<LogEntry>,

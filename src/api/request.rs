@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::error::ArgError;
+use crate::error::{ArgError, ValueKind};
 use crate::options::ScriptRequest;
 
 /// Normalizes the request into the JSON the script receives.
@@ -16,7 +16,7 @@ pub fn normalize(req: Option<ScriptRequest>) -> Result<String, ArgError> {
       Some(other) => Err(ArgError::Type {
         name: format!("context.request.{field}"),
         expected: "an object".into(),
-        received: kind(&other).to_string(),
+        received: ValueKind::of_json(&other).describe(None),
       }),
     }
   };
@@ -42,17 +42,6 @@ pub fn normalize(req: Option<ScriptRequest>) -> Result<String, ArgError> {
     "ip": req.ip.unwrap_or_default(),
   });
   Ok(request.to_string())
-}
-
-fn kind(v: &Value) -> &'static str {
-  match v {
-    Value::Null => "null",
-    Value::Bool(_) => "type boolean",
-    Value::Number(_) => "type number",
-    Value::String(_) => "type string",
-    Value::Array(_) => "an array",
-    Value::Object(_) => "type object",
-  }
 }
 
 #[cfg(test)]

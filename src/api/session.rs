@@ -14,7 +14,8 @@ use super::{
 #[derive(Debug, Default, Clone)]
 pub struct Store {
   entries: IndexMap<String, String>,
-  changed: bool,
+  /// What each key the script set or deleted held before it first did (`None`: absent).
+  before: IndexMap<String, Option<String>>,
 }
 
 impl Store {
@@ -22,7 +23,7 @@ impl Store {
     let entries = map.into_iter().map(|(k, v)| (k, v.to_string())).collect();
     Store {
       entries,
-      changed: false,
+      before: IndexMap::new(),
     }
   }
 
@@ -38,24 +39,41 @@ impl Store {
       Some(v) => key.len() + v.len(),
       None => 0,
     };
+    self.remember(&key);
     self.entries.insert(key, json);
-    self.changed = true;
     (old, new)
   }
 
   /// Removes `key`; returns the bytes it held (0 when it was absent).
   pub fn delete(&mut self, key: &str) -> usize {
-    match self.entries.shift_remove(key) {
-      Some(v) => {
-        self.changed = true;
-        key.len() + v.len()
-      }
-      None => 0,
+    if !self.entries.contains_key(key) {
+      return 0;
+    }
+    self.remember(key);
+    let v = self.entries.shift_remove(key).expect("present");
+    key.len() + v.len()
+  }
+
+  fn remember(&mut self, key: &str) {
+    if !self.before.contains_key(key) {
+      let was = self.entries.get(key).cloned();
+      self.before.insert(key.to_string(), was);
     }
   }
 
-  pub fn changed(&self) -> bool {
-    self.changed
+  /// What the script changed, key by key: the keys it left with another value than they had, and
+  /// the keys it deleted. Setting a key back to what it held is no change.
+  pub fn changes(&self) -> StoreChanges {
+    let mut changes = StoreChanges::default();
+    for (key, was) in &self.before {
+      match (self.entries.get(key), was) {
+        (Some(now), Some(was)) if now == was => {}
+        (Some(now), _) => changes.set.push((key.clone(), now.clone())),
+        (None, Some(_)) => changes.deleted.push(key.clone()),
+        (None, None) => {}
+      }
+    }
+    changes
   }
 
   /// Bytes the store adds to the output.
@@ -65,19 +83,44 @@ impl Store {
 
   /// The whole store as one JSON object.
   pub fn to_json(&self) -> String {
-    let mut out = String::with_capacity(self.size() + 2 + 4 * self.entries.len());
-    out.push('{');
-    for (i, (k, v)) in self.entries.iter().enumerate() {
-      if i > 0 {
-        out.push(',');
-      }
-      out.push_str(&Json::String(k.clone()).to_string());
-      out.push(':');
-      out.push_str(v);
-    }
-    out.push('}');
-    out
+    json_object(self.entries.iter())
   }
+}
+
+/// A store's changes, as [`Store::changes`] finds them.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct StoreChanges {
+  /// Keys and the JSON text they hold now.
+  pub set: Vec<(String, String)>,
+  pub deleted: Vec<String>,
+}
+
+impl StoreChanges {
+  pub fn is_empty(&self) -> bool {
+    self.set.is_empty() && self.deleted.is_empty()
+  }
+
+  /// `{"set":{…},"deleted":[…]}`.
+  pub fn to_json(&self) -> String {
+    let set = json_object(self.set.iter().map(|(k, v)| (k, v)));
+    let deleted = serde_json::to_string(&self.deleted).expect("strings serialize");
+    format!(r#"{{"set":{set},"deleted":{deleted}}}"#)
+  }
+}
+
+/// A JSON object from keys and JSON texts.
+fn json_object<'a>(entries: impl Iterator<Item = (&'a String, &'a String)>) -> String {
+  let mut out = String::from("{");
+  for (i, (k, v)) in entries.enumerate() {
+    if i > 0 {
+      out.push(',');
+    }
+    out.push_str(&Json::String(k.clone()).to_string());
+    out.push(':');
+    out.push_str(v);
+  }
+  out.push('}');
+  out
 }
 
 pub fn init<'js>(ctx: &Ctx<'js>, state: &Shared) -> rquickjs::Result<()> {
@@ -142,11 +185,32 @@ mod tests {
     map.insert("n".into(), Json::from(1));
     let mut s = Store::from_map(map);
     assert_eq!(s.set("n".into(), "1".into()), (2, 2));
-    assert!(!s.changed());
+    assert!(s.changes().is_empty());
     assert_eq!(s.delete("missing"), 0);
-    assert!(!s.changed());
+    assert!(s.changes().is_empty());
     assert_eq!(s.set("n".into(), "2".into()), (2, 2));
-    assert!(s.changed());
+    assert_eq!(s.changes().set, [("n".to_string(), "2".to_string())]);
+    s.set("n".into(), "1".into());
+    assert!(s.changes().is_empty(), "set back to what it was");
+  }
+
+  #[test]
+  fn changes_name_the_keys_set_and_deleted_only() {
+    let mut map = Map::new();
+    map.insert("keep".into(), Json::from(1));
+    map.insert("gone".into(), Json::from(2));
+    let mut s = Store::from_map(map);
+    s.delete("gone");
+    s.set("new".into(), "[1]".into());
+    s.set("brief".into(), "3".into());
+    s.delete("brief");
+    let changes = s.changes();
+    assert_eq!(changes.set, [("new".to_string(), "[1]".to_string())]);
+    assert_eq!(changes.deleted, ["gone"]);
+    assert_eq!(
+      changes.to_json(),
+      r#"{"set":{"new":[1]},"deleted":["gone"]}"#
+    );
   }
 
   #[test]

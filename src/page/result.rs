@@ -31,6 +31,11 @@ pub struct PageResult {
   pub session: JsonText,
   /// Whether `session.set`/`session.delete` changed anything.
   pub session_changed: bool,
+  /// What they changed, key by key: the keys set (to their new values) and the keys deleted. Keys
+  /// set back to the value they had are not in it. Apply these to a session that may have changed
+  /// meanwhile, rather than replacing it with `session`.
+  #[napi(ts_type = "{ set: Record<string, unknown>; deleted: string[] }")]
+  pub session_changes: JsonText,
   /// Cookies to set (`value` a string) or clear (`value` null), in the order the script left them.
   pub cookies: Vec<CookieChange>,
   /// What the script printed with `console.*`.
@@ -73,6 +78,7 @@ impl PageResult {
       variables: JsonText(out.variables_json),
       session: JsonText(out.session_json),
       session_changed: out.session_changed,
+      session_changes: JsonText(out.session_changes_json),
       cookies: out.cookies,
       logs: out.logs,
       stats: out.stats,

@@ -30,7 +30,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, JsValue, Status};
 use napi_derive::napi;
 
-use crate::error::{describe_received, ArgError};
+use crate::error::ArgError;
 use crate::js::{self, Resolver};
 use crate::options::from_json;
 use decision::Decision;
@@ -233,11 +233,11 @@ fn decision_sink(env: &Env, options: Unknown) -> Result<Option<Sink>, ArgError> 
   match callback.get_type().map_err(internal)? {
     ValueType::Undefined | ValueType::Null => return Ok(None),
     ValueType::Function => {}
-    other => {
+    _ => {
       return Err(ArgError::Type {
         name: "options.onDecision".into(),
         expected: "of type function".into(),
-        received: describe_received(type_name(other), None),
+        received: js::kind_of(&callback).describe(None),
       })
     }
   }
@@ -262,19 +262,6 @@ fn decision_sink(env: &Env, options: Unknown) -> Result<Option<Sink>, ArgError> 
   Ok(Some(Box::new(move |decision: Decision| {
     tsfn.call(decision.into(), ThreadsafeFunctionCallMode::NonBlocking) == Status::Ok
   })))
-}
-
-#[cfg_attr(test, allow(dead_code))] // reached only through napi's registration
-fn type_name(kind: ValueType) -> &'static str {
-  match kind {
-    ValueType::Boolean => "boolean",
-    ValueType::Number => "number",
-    ValueType::String => "string",
-    ValueType::Symbol => "symbol",
-    ValueType::Object => "object",
-    ValueType::BigInt => "bigint",
-    _ => "unknown",
-  }
 }
 
 /// The error `startEgressProxy` rejects with when it cannot listen, with the system's code.

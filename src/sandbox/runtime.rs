@@ -188,11 +188,13 @@ impl Sandbox {
     let logs = st.logs.take();
     let logs_size: usize = logs.iter().map(|l| l.message.len() + l.level.len()).sum();
     st.budget.replace(0, logs_size)?;
+    let changes = st.session.changes();
     Ok(ScriptOutput {
       response: std::mem::take(&mut st.response),
       variables_json: st.variables.to_json(),
       session_json: st.session.to_json(),
-      session_changed: st.session.changed(),
+      session_changes_json: changes.to_json(),
+      session_changed: !changes.is_empty(),
       cookies: std::mem::take(&mut st.cookies),
       logs,
       stats: Stats {

@@ -143,7 +143,7 @@ mod tests {
     for (cpu, slot, past, expected) in cases {
       let got = past_budget(&limits, cpu, slot, past);
       assert_eq!(
-        got.as_ref().map(|f| f.code()),
+        got.as_ref().map(|f| f.code().as_str()),
         expected,
         "cpu {cpu:?} slot {slot:?} past {past:?}"
       );
