@@ -26,7 +26,7 @@ use napi::bindgen_prelude::{Object, Unknown};
 use napi::Env;
 use napi_derive::napi;
 
-use crate::error::ArgError;
+use crate::error::{ArgError, ScriptError};
 use crate::js::{JsonText, Resolver};
 use crate::options::{from_json, ExecutorOptions, RunOptions, ScriptContext};
 use crate::result::ScriptResult;
@@ -50,32 +50,23 @@ pub fn run_backend_script<'env>(
   proxy_config: Option<Unknown<'env>>,
   options: Option<Unknown<'env>>,
 ) -> napi::Result<Object<'env>> {
-  let (deferred, promise) = env.create_deferred::<JsonText, Resolver<JsonText>>()?;
-  match job_parts(env, source, context, proxy_config, options) {
-    Err(e) => deferred.resolve(Box::new(move |env| Err(e.into_napi(&env)))),
-    Ok((source, input, limits)) => executor().submit(Job {
-      source: Source::Script(source),
-      input,
-      limits,
-      settle: Box::new(move |outcome| {
-        let outcome = outcome.map(|out| JsonText::of(&ScriptResult::from(out)));
-        deferred.resolve(Box::new(move |env| outcome.map_err(|e| e.into_napi(&env))))
-      }),
-    }),
-  }
-  Ok(promise)
-}
-
-fn job_parts(
-  env: &Env,
-  source: Option<Unknown>,
-  context: Option<Unknown>,
-  proxy_config: Option<Unknown>,
-  options: Option<Unknown>,
-) -> Result<(String, ScriptInput, options::Limits), ArgError> {
-  let source = js::string_arg(source, "source")?;
-  let (input, limits) = script_inputs(env, context, proxy_config, options)?;
-  Ok((source, input, limits))
+  execution(
+    env,
+    ("source", source),
+    context,
+    proxy_config,
+    options,
+    |source, input, limits, settle| {
+      executor().submit(Job {
+        source: Source::Script(source),
+        input,
+        limits,
+        settle: Box::new(move |outcome| {
+          settle(outcome.map(|out| JsonText::of(&ScriptResult::from(out))))
+        }),
+      })
+    },
+  )
 }
 
 /// Runs a page's `<script scope="backend">` blocks (in document order, as one execution in a fresh
@@ -97,20 +88,49 @@ pub fn render_page<'env>(
   proxy_config: Option<Unknown<'env>>,
   options: Option<Unknown<'env>>,
 ) -> napi::Result<Object<'env>> {
+  execution(
+    env,
+    ("html", html),
+    context,
+    proxy_config,
+    options,
+    |html, input, limits, settle| {
+      page::submit(
+        html,
+        input,
+        limits,
+        Box::new(move |outcome| settle(outcome.map(|page| JsonText::of(&page)))),
+      )
+    },
+  )
+}
+
+/// Delivers a result (serialized on the executor thread) or a failure to a promise.
+type Settle = Box<dyn FnOnce(Result<JsonText, ScriptError>) + Send>;
+
+/// What `runBackendScript` and `renderPage` share: validate the text to run (named `text.0`) and
+/// the three arguments every execution takes, hand them to `start` with the means to settle the
+/// promise, and return the promise (rejected at once for bad arguments).
+fn execution<'env>(
+  env: &'env Env,
+  text: (&str, Option<Unknown<'env>>),
+  context: Option<Unknown<'env>>,
+  proxy_config: Option<Unknown<'env>>,
+  options: Option<Unknown<'env>>,
+  start: impl FnOnce(String, ScriptInput, options::Limits, Settle),
+) -> napi::Result<Object<'env>> {
   let (deferred, promise) = env.create_deferred::<JsonText, Resolver<JsonText>>()?;
-  let parts = js::string_arg(html, "html").and_then(|html| {
+  let parts = js::string_arg(text.1, text.0).and_then(|text| {
     let (input, limits) = script_inputs(env, context, proxy_config, options)?;
-    Ok((html, input, limits))
+    Ok((text, input, limits))
   });
   match parts {
     Err(e) => deferred.resolve(Box::new(move |env| Err(e.into_napi(&env)))),
-    Ok((html, input, limits)) => page::submit(
-      html,
+    Ok((text, input, limits)) => start(
+      text,
       input,
       limits,
       Box::new(move |outcome| {
-        // On an executor thread: the result is serialized there too.
-        let outcome = outcome.map(|page| JsonText::of(&page));
         deferred.resolve(Box::new(move |env| outcome.map_err(|e| e.into_napi(&env))))
       }),
     ),
@@ -120,7 +140,7 @@ pub fn render_page<'env>(
 
 /// Validates the three arguments every execution takes (`context`, `proxyConfig`, `options`);
 /// shared by `runBackendScript` and `renderPage`.
-pub(crate) fn script_inputs(
+fn script_inputs(
   env: &Env,
   context: Option<Unknown>,
   proxy_config: Option<Unknown>,
