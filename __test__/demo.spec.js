@@ -149,6 +149,14 @@ describe('npm run demo', () => {
       });
     });
 
+    it('keeps a query key named __proto__ a key', async () => {
+      const res = await request(demo.url)
+        .post('/playground/run')
+        .set('content-type', 'application/json')
+        .send('{"script":"setVariable(\'q\', Object.keys(request.query));","request":{"query":{"__proto__":["x"],"a":"1"}}}');
+      expect(res.body.variables.q).toEqual(['__proto__', 'a']);
+    });
+
     it('never touches the session or the cookies of the visitor who runs it', async () => {
       const agent = request.agent(demo.url);
       const res = await agent

@@ -67,13 +67,12 @@ function source(value, name) {
 function stringMap(value, name, { arrays = false } = {}) {
   if (value === undefined) return {};
   if (!isObject(value)) throw invalid(`${name} must be an object of strings, not ${describe(value)}`);
-  const out = {};
   for (const [key, v] of Object.entries(value)) {
     const ok = typeof v === 'string' || (arrays && Array.isArray(v) && v.every((s) => typeof s === 'string'));
     if (!ok) throw invalid(`${name}.${key} must be a string${arrays ? ' or an array of strings' : ''}, not ${describe(v)}`);
-    out[key] = v;
   }
-  return out;
+  // A copy made of own data properties: a "__proto__" key stays a key, never a prototype.
+  return Object.fromEntries(Object.entries(value));
 }
 
 /**
