@@ -196,6 +196,9 @@ describe('npm run demo', () => {
       }
       const token = await runPage({ script: `setVariable('r', http.post(getVariable('validateUrl'), { token: 'nope' }).status);` });
       expect(token.body.variables.r).toBe(401);
+      const big = await runPage({ script: `setVariable('r', http.post(getVariable('validateUrl'), 'x'.repeat(16 * 1024 + 1)));` });
+      expect(big.body.variables.r).toMatchObject({ status: 0 });
+      expect(big.body.variables.r.error).toContain("the playground's scripts may send at most 16384 bytes");
     });
 
     it('holds its scripts to tight limits', async () => {
@@ -204,7 +207,7 @@ describe('npm run demo', () => {
       expect(loop.body.error).toMatchObject({ code: 'ERR_SCRIPT_TIMEOUT' });
       expect(loop.body.error.message).toContain('250 ms');
       expect(Date.now() - started).toBeLessThan(5000);
-      const memory = await runPage({ script: `const a = []; for (;;) a.push(new Array(100000).fill(a.length));` });
+      const memory = await runPage({ script: `setVariable('s', 'x'.repeat(32 * 1024 * 1024));` });
       expect(memory.body.error.code).toBe('ERR_SCRIPT_MEMORY');
       const output = await runPage({ script: `for (let i = 0; ; i++) setVariable('v' + i, 'x'.repeat(10000));` });
       expect(output.body.error.code).toBe('ERR_SCRIPT_OUTPUT_LIMIT');

@@ -32,6 +32,8 @@ const LIMITS = {
   maxOutputBytes: 256 * 1024,
 };
 const HTTP_LIMITS = { maxRequests: 3, timeoutMs: 3000, maxResponseBytes: 64 * 1024, maxRedirects: 2 };
+/** The largest body a playground script may send; the gate refuses a larger one before it is read. */
+const MAX_SENT_BYTES = 16 * 1024;
 
 /** An error in what the client sent: `status` and a stable `code`, and a message in plain words. */
 class PlaygroundError extends Error {
@@ -152,6 +154,10 @@ function startGate({ egressUrl, egressCredentials, allowedOrigin }) {
         { 'x-egress-denied': 'playground' },
         `the playground's scripts may reach only the demo's token API (${allowedOrigin})`,
       );
+    }
+    const length = Number(req.headers['content-length'] ?? 0);
+    if (req.headers['transfer-encoding'] !== undefined || !(length <= MAX_SENT_BYTES)) {
+      return refuse(res, 403, { 'x-egress-denied': 'playground' }, `the playground's scripts may send at most ${MAX_SENT_BYTES} bytes`);
     }
     const headers = { ...req.headers, 'proxy-authorization': upstreamAuth };
     for (const name of ['connection', 'keep-alive', 'proxy-connection']) delete headers[name];
@@ -324,4 +330,4 @@ function playground({ proxy, variables }) {
   return router;
 }
 
-module.exports = { playground, startGate, parseRun, partOf, LIMITS, HTTP_LIMITS, MAX_BODY_BYTES, MAX_SOURCE_CHARS, MAX_RUNNING };
+module.exports = { playground, startGate, HTTP_LIMITS };

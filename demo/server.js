@@ -25,8 +25,17 @@ function startValidationApi() {
     }
     let body = '';
     req.setEncoding('utf8');
-    req.on('data', (chunk) => (body += chunk));
+    req.on('data', (chunk) => {
+      body += chunk;
+      // A token fits in far less; reading more would let one request fill the demo's memory.
+      if (body.length > 16 * 1024) {
+        res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
+        res.end('{"error":"body too large"}');
+        req.destroy();
+      }
+    });
     req.on('end', () => {
+      if (res.headersSent) return;
       let token;
       try {
         token = JSON.parse(body).token;
