@@ -13,11 +13,14 @@
 // received it throw a `TypeError`.
 //
 // A site's own globals (host functions) and shared modules are declared by the site, in a .d.ts
-// file of its own beside this one; see `BackendScripts.Session` and `BackendScripts.Variables`
-// at the end of this file for typing the session and the variables of one site.
+// file of its own (`declare function getOrders(…): …`, `declare module 'validators' { … }`); it
+// types its session and variables by adding to `BackendScripts.Session` and `BackendScripts.Variables`.
 
 declare namespace BackendScripts {
-  /** A value that survives the copy between the script and the host: JSON, with `undefined` allowed (it becomes `null`). */
+  /**
+   * What a script may hand to the host, which copies it as JSON (`undefined` becomes `null`): not a
+   * function, a BigInt or a symbol. Nested ones, and cycles, throw a `TypeError` when the script runs.
+   */
   type Copyable<T> = T extends Function | bigint | symbol ? never : T;
 
   /** Any key but those `Known` lists with a type of their own. */
