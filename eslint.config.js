@@ -33,6 +33,11 @@ module.exports = [
     languageOptions: { globals: { ...globals.jest } },
   },
   {
+    // The demo's browser scripts.
+    files: ['demo/public/**/*.js'],
+    languageOptions: { sourceType: 'script', globals: { ...globals.browser } },
+  },
+  {
     // The prelude runs inside every sandbox, before the page's script: ECMAScript globals only.
     files: ['src/api/prelude.js'],
     languageOptions: { sourceType: 'script', globals: {} },

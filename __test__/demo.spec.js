@@ -1,38 +1,11 @@
 'use strict';
 
 // The demo: `npm run demo` starts the site, the token API and the egress proxy, prints the URLs,
-// and every page answers as its description says.
-const { spawn } = require('node:child_process');
+// and every page answers as its description says; its playground runs what it is sent safely.
+const fs = require('node:fs');
 const path = require('node:path');
 const request = require('supertest');
-
-const ROOT = path.join(__dirname, '..');
-
-/** Runs `npm run demo` on a free port; resolves with the process and the site's URL. */
-function startDemo() {
-  // Its own process group, so that the site and npm stop together.
-  const child = spawn('npm', ['run', '--silent', 'demo'], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: '0' },
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the demo did not start in time:\n${output}`)), 20000);
-    const read = (chunk) => {
-      output += chunk;
-      const match = /running at (http:\/\/localhost:\d+)\//.exec(output);
-      if (match && output.includes('Press Ctrl-C')) {
-        clearTimeout(timer);
-        resolve({ child, url: match[1], output: () => output });
-      }
-    };
-    child.stdout.setEncoding('utf8').on('data', read);
-    child.stderr.setEncoding('utf8').on('data', read);
-    child.once('exit', (code) => reject(new Error(`the demo exited (${code}):\n${output}`)));
-  });
-}
+const { startDemo } = require('./support/demo');
 
 describe('npm run demo', () => {
   let demo;
@@ -42,14 +15,11 @@ describe('npm run demo', () => {
   });
 
   afterAll(async () => {
-    if (!demo) return;
-    const exited = new Promise((resolve) => demo.child.once('exit', resolve));
-    process.kill(-demo.child.pid, 'SIGTERM');
-    await exited;
+    await demo?.stop();
   });
 
   it('prints the URLs to open', () => {
-    for (const page of ['/welcome?token=good-token', '/visits', '/api/me', '/account']) {
+    for (const page of ['/welcome?token=good-token', '/visits', '/api/me', '/account', '/playground']) {
       expect(demo.output()).toContain(`${demo.url}${page}`);
     }
   });
@@ -96,12 +66,212 @@ describe('npm run demo', () => {
     expect(first.headers['set-cookie'].join('\n')).toMatch(/last_visit=/);
     const second = await agent.get('/visits');
     expect(second.text).toContain('Visit number 2');
-    expect(second.text).toContain('Your previous visit was at');
+    // A date a person reads, not the cookie's ISO timestamp.
+    expect(second.text).toMatch(/Your previous visit was on \d{1,2} [A-Z][a-z]+ \d{4}, \d\d:\d\d UTC\./);
+    expect(second.text).not.toMatch(/\d{4}-\d\d-\d\dT/);
     expect((await agent.get('/api/me')).body).toMatchObject({ signedIn: false, user: null, visits: 2 });
+  });
+
+  it('takes a forged last-visit cookie for no visit at all', async () => {
+    const res = await request(demo.url).get('/visits').set('cookie', 'last_visit=<script>alert(1)</script>');
+    expect(res.text).toContain('This is your first visit.');
+    expect(res.text).not.toContain('alert(1)');
+  });
+
+  it('greets a signed-in visitor by name, and only a signed-out one as a visitor', async () => {
+    const agent = request.agent(demo.url);
+    const before = await agent.get('/');
+    expect(before.text).toContain('Hello, visitor');
+    expect(before.text).toContain('You are not signed in.');
+    await agent.get('/welcome?token=good-token');
+    const after = await agent.get('/?name=Bob');
+    expect(after.text).toContain('Hello, Ada');
+    expect(after.text).toContain('You are signed in.');
+    expect(after.text).not.toMatch(/visitor|Bob/);
+  });
+
+  it('gives every page the one stylesheet and the same navigation', async () => {
+    const css = await request(demo.url).get('/assets/demo.css');
+    expect(css.status).toBe(200);
+    expect(css.headers['content-type']).toMatch(/^text\/css/);
+    const pages = fs.readdirSync(path.join(__dirname, '..', 'demo', 'pages')).filter((f) => f.endsWith('.html') && f !== 'logout.html');
+    for (const page of [...pages.map((f) => `/${f}`), '/playground']) {
+      const agent = request.agent(demo.url);
+      await agent.get('/welcome?token=good-token'); // so that /account renders rather than redirects
+      const res = await agent.get(page === '/welcome.html' ? '/welcome?token=good-token' : page);
+      expect([page, res.status]).toEqual([page, 200]);
+      expect(res.text).toContain('<link rel="stylesheet" href="/assets/demo.css">');
+      expect(res.text).toContain('<a href="/playground"');
+      expect(res.text).not.toContain('<style');
+    }
   });
 
   it('answers 404 for what it does not serve', async () => {
     expect((await request(demo.url).get('/nope')).status).toBe(404);
     expect((await request(demo.url).get('/.env')).status).toBe(404);
+  });
+
+  describe('its playground', () => {
+    const runPage = (input) => request(demo.url).post('/playground/run').send(input);
+
+    it('is a page with a strict content security policy that no other site can frame', async () => {
+      const res = await request(demo.url).get('/playground');
+      expect(res.status).toBe(200);
+      expect(res.text).toContain('<iframe id="preview" class="preview" sandbox=""');
+      expect(res.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+      expect(res.headers['content-security-policy']).toContain("default-src 'self'");
+    });
+
+    it('runs a page with renderPage, through the egress proxy, and answers with everything it did', async () => {
+      const res = await runPage({
+        script: [
+          `const check = http.post(getVariable('validateUrl'), { token: request.query.token });`,
+          `session.set('user', JSON.parse(check.body).user);`,
+          `setVariable('name', session.get('user').name);`,
+          `cookie.set('seen', 'yes');`,
+          `console.info('method %s, body %j', request.method, request.body);`,
+        ].join('\n'),
+        template: '<h1>Hi {{ var.name }}</h1>',
+        request: { method: 'POST', query: { token: 'good-token' }, body: { a: 1 } },
+        session: { visits: 3 },
+      });
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({
+        ok: true,
+        status: 200,
+        body: '\n<h1>Hi Ada</h1>',
+        variables: { name: 'Ada' },
+        session: { visits: 3, user: { name: 'Ada' } },
+        sessionChanged: true,
+        cookies: [{ name: 'seen', value: 'yes' }],
+        logs: [{ level: 'info', message: 'method POST, body {"a":1}' }],
+        stats: { httpRequests: 1 },
+      });
+    });
+
+    it('keeps a query key named __proto__ a key', async () => {
+      const res = await request(demo.url)
+        .post('/playground/run')
+        .set('content-type', 'application/json')
+        .send('{"script":"setVariable(\'q\', Object.keys(request.query));","request":{"query":{"__proto__":["x"],"a":"1"}}}');
+      expect(res.body.variables.q).toEqual(['__proto__', 'a']);
+    });
+
+    it('never touches the session or the cookies of the visitor who runs it', async () => {
+      const agent = request.agent(demo.url);
+      const res = await agent
+        .post('/playground/run')
+        .send({ script: `session.set('user', { name: 'Mallory' }); cookie.set('connect.sid', 'x');` });
+      expect(res.body).toMatchObject({ ok: true, sessionChanged: true });
+      expect(res.headers['set-cookie']).toBeUndefined();
+      expect((await agent.get('/api/me')).body).toMatchObject({ signedIn: false });
+    });
+
+    it('says in which part, on which line, a page failed', async () => {
+      const thrown = await runPage({ script: `const a = 1;\nconst order = {};\norder.lines.push(1);`, template: '<p></p>' });
+      expect(thrown.body).toMatchObject({ ok: false, error: { code: 'ERR_SCRIPT_EXCEPTION', part: 'script', line: 3, pageLine: 4 } });
+      expect(thrown.body.error.message).toContain('script line 3');
+      const syntax = await runPage({ script: `const a = ;` });
+      expect(syntax.body.error).toMatchObject({ code: 'ERR_SCRIPT_SYNTAX', part: 'script', line: 1, column: 11 });
+      const template = await runPage({ script: `setVariable('a', 1);\n`, template: '<p>\n{{ var.a | no_such_filter }}</p>' });
+      expect(template.body.error).toMatchObject({ code: 'ERR_PAGE_TEMPLATE', part: 'template', line: 2 });
+      expect(template.body.error.message).toContain('template line 2');
+      const logged = await runPage({ script: `console.log('before');\nthrow new Error('boom');` });
+      expect(logged.body.logs).toEqual([{ level: 'log', message: 'before' }]);
+    });
+
+    it('lets its scripts reach the token API and nothing else, not even the demo itself', async () => {
+      const site = new URL(demo.url);
+      const script = (url) => `setVariable('r', http.get(${JSON.stringify(url)}));`;
+      for (const url of [
+        `http://127.0.0.1:${site.port}/api/me`,
+        'http://169.254.169.254/latest/meta-data/',
+        'http://10.0.0.1/',
+        'https://127.0.0.1:1/',
+        'http://localhost:1/',
+      ]) {
+        const res = await runPage({ script: script(url) });
+        expect([url, res.body.ok, res.body.variables.r.status]).toEqual([url, true, 0]);
+        expect(res.body.variables.r.error).toMatch(/refused|blocked/);
+      }
+      const token = await runPage({ script: `setVariable('r', http.post(getVariable('validateUrl'), { token: 'nope' }).status);` });
+      expect(token.body.variables.r).toBe(401);
+      const big = await runPage({ script: `setVariable('r', http.post(getVariable('validateUrl'), 'x'.repeat(16 * 1024 + 1)));` });
+      expect(big.body.variables.r).toMatchObject({ status: 0 });
+      expect(big.body.variables.r.error).toContain("the playground's scripts may send at most 16384 bytes");
+    });
+
+    it('holds its scripts to tight limits', async () => {
+      const started = Date.now();
+      const loop = await runPage({ script: 'for (;;) {}' });
+      expect(loop.body.error).toMatchObject({ code: 'ERR_SCRIPT_TIMEOUT' });
+      expect(loop.body.error.message).toContain('250 ms');
+      expect(Date.now() - started).toBeLessThan(5000);
+      const memory = await runPage({ script: `setVariable('s', 'x'.repeat(32 * 1024 * 1024));` });
+      expect(memory.body.error.code).toBe('ERR_SCRIPT_MEMORY');
+      const output = await runPage({ script: `for (let i = 0; ; i++) setVariable('v' + i, 'x'.repeat(10000));` });
+      expect(output.body.error.code).toBe('ERR_SCRIPT_OUTPUT_LIMIT');
+      const requests = await runPage({ script: `for (let i = 0; i < 4; i++) http.get(getVariable('validateUrl'));` });
+      expect(requests.body.error.message).toContain('HTTP request limit reached: 3 per script execution');
+    });
+
+    it('refuses input it cannot use, saying which field is wrong', async () => {
+      const cases = [
+        [[], 'the request body must be a JSON object, not an array'],
+        [{ scirpt: '' }, 'unknown field "scirpt"'],
+        [{ script: 5 }, 'script must be a string, not number 5'],
+        [{ script: 'x'.repeat(16 * 1024 + 1) }, 'the playground takes at most 16384'],
+        [{ script: `setVariable('a', '</script><h1>')` }, 'script must not contain "</script"'],
+        [{ template: {} }, 'template must be a string, not an object'],
+        [{ request: 'GET' }, 'request must be an object'],
+        [{ request: { method: 'DELETE' } }, 'request.method must be "GET" or "POST"'],
+        [{ request: { query: { a: 1 } } }, 'request.query.a must be a string or an array of strings, not number 1'],
+        [{ request: { query: { a: [{}] } } }, 'request.query.a must be a string or an array of strings'],
+        [{ request: { cookies: { a: ['x'] } } }, 'request.cookies.a must be a string, not an array'],
+        [{ request: { body: { a: 1 } } }, 'request.body must be empty for a GET request'],
+        [{ request: { headers: {} } }, 'request has an unknown field "headers"'],
+        [{ session: [1] }, 'session must be an object, not an array'],
+        [{ session: { deep: JSON.parse('['.repeat(200) + ']'.repeat(200)) } }, 'recursion limit exceeded'],
+      ];
+      for (const [input, message] of cases) {
+        const res = await runPage(input);
+        expect([JSON.stringify(input).slice(0, 40), res.status, res.body.error?.code]).toEqual([
+          JSON.stringify(input).slice(0, 40),
+          400,
+          'ERR_PLAYGROUND_INPUT',
+        ]);
+        expect(res.body.error.message).toContain(message);
+      }
+      const malformed = await request(demo.url).post('/playground/run').set('content-type', 'application/json').send('{"script":');
+      expect([malformed.status, malformed.body.error.code]).toEqual([400, 'ERR_PLAYGROUND_INPUT']);
+      expect(malformed.body.error.message).toContain('not valid JSON');
+    });
+
+    it('caps the size of what is posted', async () => {
+      const res = await runPage({ session: { big: 'x'.repeat(65 * 1024) } });
+      expect(res.status).toBe(413);
+      expect(res.body.error).toEqual({ code: 'ERR_PLAYGROUND_TOO_LARGE', message: 'the run is larger than 64 KiB' });
+    });
+
+    it('runs nothing for another site: a foreign origin, a rebound host name or a form post', async () => {
+      const foreign = await runPage({ script: '' }).set('origin', 'http://evil.example');
+      expect([foreign.status, foreign.body.error.code]).toEqual([403, 'ERR_PLAYGROUND_ORIGIN']);
+      const rebound = await runPage({ script: '' }).set('host', `attacker.example:${new URL(demo.url).port}`);
+      expect([rebound.status, rebound.body.error.code]).toEqual([403, 'ERR_PLAYGROUND_HOST']);
+      const form = await request(demo.url).post('/playground/run').type('form').send({ script: 'x' });
+      expect([form.status, form.body.error.code]).toEqual([415, 'ERR_PLAYGROUND_CONTENT_TYPE']);
+      const text = await request(demo.url).post('/playground/run').set('content-type', 'text/plain').send('{}');
+      expect([text.status, text.body.error.code]).toEqual([415, 'ERR_PLAYGROUND_CONTENT_TYPE']);
+      const same = await runPage({ script: '' }).set('origin', demo.url);
+      expect(same.body.ok).toBe(true);
+    });
+
+    it('runs a few pages at once and turns the rest away at once', async () => {
+      const answers = await Promise.all(Array.from({ length: 8 }, () => runPage({ script: 'for (;;) {}' })));
+      const busy = answers.filter((res) => res.status === 503);
+      expect(busy.length).toBeGreaterThanOrEqual(4);
+      expect(busy[0].body.error.code).toBe('ERR_PLAYGROUND_BUSY');
+      expect(answers.filter((res) => res.body.error?.code === 'ERR_SCRIPT_TIMEOUT').length).toBeGreaterThanOrEqual(1);
+    });
   });
 });

@@ -3,8 +3,10 @@
 // The demo site: `npm run demo`. Starts, on localhost only,
 //   - a token-validation API (POST /validate: 200 for the token "good-token", 401 otherwise),
 //   - the package's own egress proxy, which the pages' scripts must go through to reach it,
-//   - an Express site with express-session that serves demo/pages with backendScripts().
+//   - an Express site with express-session that serves demo/pages with backendScripts(), its
+//     stylesheet, and the playground (/playground), where a visitor writes and runs a page,
 // and prints the URLs to open. PORT chooses the site's port (default 3000; 0 for any free one).
+// Everything listens on 127.0.0.1 only: the playground runs the code it is sent.
 
 const crypto = require('node:crypto');
 const http = require('node:http');
@@ -12,6 +14,7 @@ const path = require('node:path');
 const express = require('express');
 const session = require('express-session');
 const { backendScripts, startEgressProxy } = require('..');
+const { playground, startGate, HTTP_LIMITS } = require('./playground.js');
 
 /** The token-validation API: the kind of service a page checks a visitor's token against. */
 function startValidationApi() {
@@ -22,8 +25,17 @@ function startValidationApi() {
     }
     let body = '';
     req.setEncoding('utf8');
-    req.on('data', (chunk) => (body += chunk));
+    req.on('data', (chunk) => {
+      body += chunk;
+      // A token fits in far less; reading more would let one request fill the demo's memory.
+      if (body.length > 16 * 1024) {
+        res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
+        res.end('{"error":"body too large"}');
+        req.destroy();
+      }
+    });
     req.on('end', () => {
+      if (res.headersSent) return;
       let token;
       try {
         token = JSON.parse(body).token;
@@ -57,7 +69,19 @@ async function startDemo({ port = 3000 } = {}) {
   const credentials = { username: 'demo', password: crypto.randomBytes(16).toString('hex') };
   const proxy = await startEgressProxy({ credentials: [credentials], allowedRanges: ['127.0.0.0/8'] });
 
+  // The playground's scripts go through a gate that lets only the token API through, then through
+  // the same egress proxy as the pages' scripts.
+  const gate = await startGate({ egressUrl: proxy.url, egressCredentials: credentials, allowedOrigin: apiUrl });
+  const variables = { validateUrl: `${apiUrl}/validate` };
+
   const app = express();
+  app.use('/assets', express.static(path.join(__dirname, 'public'), { index: false }));
+  app.use(
+    playground({
+      proxy: { url: gate.url, ...gate.credentials, allowedRanges: ['127.0.0.0/8'], ...HTTP_LIMITS },
+      variables,
+    }),
+  );
   app.use(session({ secret: crypto.randomBytes(32).toString('hex'), resave: false, saveUninitialized: false }));
   app.use(express.urlencoded({ extended: false }), express.json());
   app.use(
@@ -67,7 +91,7 @@ async function startDemo({ port = 3000 } = {}) {
       // the one range the demo opens, on both sides (the addon's check and the proxy's).
       proxy: { url: proxy.url, ...credentials, allowedRanges: ['127.0.0.0/8'] },
       limits: { cpuTimeMs: 500, wallTimeMs: 10000 },
-      variables: { validateUrl: `${apiUrl}/validate` },
+      variables,
       onLogs: (logs, { page }) => {
         for (const { level, message } of logs) console.log(`[${page}] console.${level}: ${message}`);
       },
@@ -91,7 +115,7 @@ async function startDemo({ port = 3000 } = {}) {
     proxyUrl: proxy.url,
     close: async () => {
       site.closeAllConnections();
-      await Promise.all([new Promise((r) => site.close(r)), new Promise((r) => api.close(r)), proxy.close()]);
+      await Promise.all([new Promise((r) => site.close(r)), new Promise((r) => api.close(r)), gate.close(), proxy.close()]);
     },
   };
 }
@@ -110,6 +134,7 @@ if (require.main === module) {
       console.log(`  ${demo.url}/account                   the user the session carries`);
       console.log(`  ${demo.url}/visits                    a visit counter kept in the session`);
       console.log(`  ${demo.url}/api/me                    a JSON endpoint (response.json)`);
+      console.log(`  ${demo.url}/playground                write a page and run it`);
       console.log('');
       console.log(`Token API ${demo.apiUrl}/validate, reached only through the egress proxy ${demo.proxyUrl}.`);
       console.log('Press Ctrl-C to stop.');
