@@ -51,13 +51,29 @@ pub fn object_arg(
   })
 }
 
-/// A string argument, or `ERR_INVALID_ARG_TYPE`.
-pub fn string_arg(value: Option<Unknown>, name: &str) -> Result<String, ArgError> {
+/// A string argument of at most `max_bytes` (UTF-8), or `ERR_INVALID_ARG_TYPE` /
+/// `ERR_INVALID_ARG_VALUE`.
+pub fn string_arg(
+  value: Option<Unknown>,
+  name: &str,
+  max_bytes: usize,
+) -> Result<String, ArgError> {
   let kind = value.as_ref().map_or(ValueType::Undefined, |v| {
     v.get_type().unwrap_or(ValueType::Unknown)
   });
   match value {
     Some(v) if kind == ValueType::String => {
+      // Its length first, so that an oversized string is refused before it is copied.
+      let mut len = 0;
+      unsafe {
+        sys::napi_get_value_string_utf8(v.value().env, v.raw(), std::ptr::null_mut(), 0, &mut len)
+      };
+      if len > max_bytes {
+        return Err(ArgError::Range {
+          name: name.into(),
+          reason: format!("is {len} bytes long (UTF-8); at most {max_bytes} are allowed"),
+        });
+      }
       unsafe { String::from_napi_value(v.value().env, v.raw()) }.map_err(|e| ArgError::Value {
         name: name.into(),
         reason: e.reason,

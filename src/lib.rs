@@ -105,6 +105,10 @@ pub fn render_page<'env>(
   )
 }
 
+/// The largest script or page an execution takes, in bytes of UTF-8: it is copied off Node's
+/// thread and prepared in time and memory linear in its size, so its size is what bounds them.
+pub const MAX_SOURCE_BYTES: usize = 8 << 20;
+
 /// Delivers a result (serialized on the executor thread) or a failure to a promise.
 type Settle = Box<dyn FnOnce(Result<JsonText, ScriptError>) + Send>;
 
@@ -120,7 +124,7 @@ fn execution<'env>(
   start: impl FnOnce(String, ScriptInput, options::Limits, Settle),
 ) -> napi::Result<Object<'env>> {
   let (deferred, promise) = env.create_deferred::<JsonText, Resolver<JsonText>>()?;
-  let parts = js::string_arg(text.1, text.0).and_then(|text| {
+  let parts = js::string_arg(text.1, text.0, MAX_SOURCE_BYTES).and_then(|text| {
     let (input, limits) = script_inputs(env, context, proxy_config, options)?;
     Ok((text, input, limits))
   });

@@ -72,6 +72,18 @@ struct Scanner<'a> {
   raw_jinja: bool,
 }
 
+/// The word a statement's content is (`raw` for `{%- raw %}`), whitespace control and spaces
+/// trimmed.
+pub fn statement_word(inner: &[u8]) -> &[u8] {
+  let trim = |b: &u8| b.is_ascii_whitespace() || matches!(b, b'-' | b'+' | b'~');
+  let start = inner.iter().position(|b| !trim(b)).unwrap_or(inner.len());
+  let end = inner
+    .iter()
+    .rposition(|b| !trim(b))
+    .map_or(start, |p| p + 1);
+  &inner[start..end]
+}
+
 fn is_space(b: u8) -> bool {
   matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' ')
 }
@@ -147,10 +159,17 @@ impl Scanner<'_> {
     cuts
   }
 
-  /// When a Jinja construct starts at `i`, the index just past it.
+  /// When a Jinja construct starts at `i`, the index just past it. Inside `{% raw %}` only the
+  /// `{% endraw %}` that closes it is one. Each construct is scanned once and jumped over, so
+  /// finding them all is linear in the page.
   fn jinja(&mut self, i: usize) -> Option<usize> {
     if self.s[i] != b'{' {
       return None;
+    }
+    if self.raw_jinja {
+      let end = self.endraw_at(i)?;
+      self.raw_jinja = false;
+      return Some(end);
     }
     let close: &[u8] = match self.s.get(i + 1)? {
       b'{' => b"}}",
@@ -158,10 +177,6 @@ impl Scanner<'_> {
       b'#' => b"#}",
       _ => return None,
     };
-    let statement = close == b"%}";
-    if self.raw_jinja && !statement {
-      return None;
-    }
     let strings = close != b"#}";
     let mut j = i + 2;
     let end = loop {
@@ -178,18 +193,39 @@ impl Scanner<'_> {
         Some(_) => j += 1,
       }
     };
-    if statement {
-      let inner = String::from_utf8_lossy(&self.s[i + 2..end.saturating_sub(2).max(i + 2)]);
-      let word =
-        inner.trim_matches(|c: char| c.is_whitespace() || c == '-' || c == '+' || c == '~');
-      match word {
-        "raw" => self.raw_jinja = true,
-        "endraw" => self.raw_jinja = false,
-        _ if self.raw_jinja => return None,
-        _ => {}
-      }
+    if close == b"%}" && statement_word(&self.s[i + 2..end.saturating_sub(2).max(i + 2)]) == b"raw"
+    {
+      self.raw_jinja = true;
     }
     Some(end)
+  }
+
+  /// When `{% endraw %}` (with any whitespace control) starts at `i`, the index just past it.
+  /// Looks at that tag only: inside `{% raw %}` nothing else is Jinja, so nothing else is scanned.
+  fn endraw_at(&self, i: usize) -> Option<usize> {
+    let s = self.s;
+    let mut j = i + 2;
+    if !self.at(i, b"{%") {
+      return None;
+    }
+    let skip = |j: &mut usize, pred: fn(u8) -> bool| {
+      while *j < s.len() && pred(s[*j]) {
+        *j += 1;
+      }
+    };
+    if matches!(s.get(j), Some(b'-' | b'+' | b'~')) {
+      j += 1;
+    }
+    skip(&mut j, |b| b.is_ascii_whitespace());
+    if !self.at(j, b"endraw") {
+      return None;
+    }
+    j += 6;
+    skip(&mut j, |b| b.is_ascii_whitespace());
+    if matches!(s.get(j), Some(b'-' | b'+' | b'~')) {
+      j += 1;
+    }
+    self.at(j, b"%}").then_some(j + 2)
   }
 
   /// Reads a start or end tag from its name (at `i`) to its `>`: attributes, quoted values and
@@ -370,11 +406,21 @@ impl Scanner<'_> {
   }
 
   /// Whether a comment holds what would be a backend script tag if it were not commented out.
+  /// Tags are read as a browser would read them were the comment gone, one after the other: a
+  /// tag is jumped over once read, so a comment full of unclosed tags costs one pass.
   fn holds_backend_tag(&mut self, range: Range<usize>) -> bool {
     let raw = self.raw_jinja;
-    let found = range
-      .clone()
-      .any(|i| self.at_tag(i, b"script") && self.tag(i + 1).backend);
+    let mut i = range.start;
+    let mut found = false;
+    while i < range.end && !found {
+      if self.at_tag(i, b"script") {
+        let tag = self.tag(i + 1);
+        found = tag.backend;
+        i = tag.end.max(i + 1);
+      } else {
+        i += 1;
+      }
+    }
     self.raw_jinja = raw;
     found
   }
@@ -516,6 +562,51 @@ mod tests {
   #[test]
   fn jinja_inside_a_tag_does_not_unbalance_its_quotes() {
     let page = r#"<div {{ '"' }} title="{{ '"' }}"><script scope="backend">A</script>"#;
+    assert_eq!(split(page).0, ["A"]);
+  }
+
+  /// Runs `f` on a thread of its own, and fails if it takes more than a few seconds: the inputs
+  /// given to it take milliseconds in linear time and hours in quadratic time.
+  fn linear<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(f()).unwrap());
+    rx.recv_timeout(std::time::Duration::from_secs(20))
+      .expect("took far longer than a linear pass would")
+  }
+
+  #[test]
+  fn pages_built_to_make_the_scan_quadratic_take_one_pass() {
+    let n = 400_000;
+    for page in [
+      format!("<!--{}", "<script a ".repeat(n)),
+      format!("{{% raw %}}{}", "{%".repeat(n)),
+      format!("{{% raw %}}{}", "{% endraw ".repeat(n)),
+      format!("<!--{}", "<script scope=backend ".repeat(n / 2)),
+      format!("<script scope=backend>{}", "<!--<script>".repeat(n)),
+      format!("<div {}", "{{ ' ".repeat(n)),
+      format!("<textarea>{}", "</textarea ".repeat(n)),
+      "{{ ".repeat(n),
+    ] {
+      let cuts = linear(move || find_cuts(&page).len());
+      assert!(cuts <= 1);
+    }
+  }
+
+  #[test]
+  fn raw_blocks_end_at_their_endraw_in_any_spelling() {
+    for endraw in [
+      "{% endraw %}",
+      "{%- endraw -%}",
+      "{%endraw%}",
+      "{%+ endraw ~%}",
+    ] {
+      let page = format!(
+        r#"{{% raw %}}{{% if %}}{{{{ {endraw}{{{{ "<script scope=backend>" }}}}<script scope=backend>A</script>"#
+      );
+      assert_eq!(split(&page).0, ["A"], "{endraw}");
+    }
+    // Not an endraw: the block stays raw, and the script inside it is found all the same.
+    let page = r#"{% raw %}{% endraw x %}<script scope=backend>A</script>"#;
     assert_eq!(split(page).0, ["A"]);
   }
 

@@ -89,25 +89,27 @@ impl Page {
   }
 }
 
-/// Prepared pages are kept per page source, so that serving the same page again costs only the
-/// execution: at most this many, …
+/// Prepared pages, and pages that fail to prepare, are kept per page source, so that serving the
+/// same page again costs only the execution (or nothing, for a page that cannot be served): at
+/// most this many, …
 const MAX_PAGES: usize = 256;
-/// … holding at most this many bytes of page source together (a page over a quarter of it is
-/// prepared for every request).
-const MAX_PAGE_BYTES: usize = 32 << 20;
+/// … holding at most this many bytes of page source together.
+const MAX_CACHED_BYTES: usize = 4 * crate::MAX_SOURCE_BYTES;
 
-fn pages() -> MutexGuard<'static, BoundedCache<Arc<str>, Arc<Page>>> {
-  static PAGES: OnceLock<Mutex<BoundedCache<Arc<str>, Arc<Page>>>> = OnceLock::new();
-  cache::lock(PAGES.get_or_init(|| Mutex::new(BoundedCache::new(MAX_PAGES, MAX_PAGE_BYTES))))
+type Prepared = Result<Arc<Page>, TemplateError>;
+
+fn pages() -> MutexGuard<'static, BoundedCache<Arc<str>, Prepared>> {
+  static PAGES: OnceLock<Mutex<BoundedCache<Arc<str>, Prepared>>> = OnceLock::new();
+  cache::lock(PAGES.get_or_init(|| Mutex::new(BoundedCache::new(MAX_PAGES, MAX_CACHED_BYTES))))
 }
 
-fn prepare(html: &str) -> Result<Arc<Page>, TemplateError> {
-  if let Some(page) = pages().get(html) {
-    return Ok(page);
+fn prepare(html: &str) -> Prepared {
+  if let Some(prepared) = pages().get(html) {
+    return prepared;
   }
-  let page = Arc::new(Page::parse(html)?);
-  pages().insert(html.into(), page.clone(), html.len());
-  Ok(page)
+  let prepared = Page::parse(html).map(Arc::new);
+  pages().insert(html.into(), prepared.clone(), html.len());
+  prepared
 }
 
 /// Turns a successful script's output into the page's response, rendering the template when
@@ -142,6 +144,9 @@ mod tests {
     let first = prepare(html).unwrap();
     let again = prepare(html).unwrap();
     assert!(Arc::ptr_eq(&first, &again));
+    // A page that cannot be prepared is not prepared again either: the same error comes back.
+    let broken = format!("{{% if %}}{}", "x".repeat(1000));
+    assert_eq!(prepare(&broken).err(), prepare(&broken).err());
     let other = prepare(&format!("{html} ")).unwrap();
     assert!(!Arc::ptr_eq(&first, &other));
   }

@@ -22,6 +22,16 @@ pub const FUEL: u64 = 2_000_000;
 
 const NAME: &str = "page";
 
+/// The most operators, calls, attribute and item lookups one `{{ }}` or `{% %}` may hold. Each
+/// can nest the next one level deeper, and minijinja compiles (and drops) expressions by
+/// recursion, so a long chain would overflow the stack: this bound, with minijinja's own bound on
+/// nested brackets and blocks (150), keeps every template's depth within what a thread's stack
+/// holds. Real templates use a few.
+pub const MAX_OPERATORS: usize = 150;
+
+/// How deep template macros and recursive loops may call themselves while rendering.
+const MAX_RECURSION: usize = 100;
+
 pub struct PageTemplate {
   env: Environment<'static>,
   lines: LineMap,
@@ -39,7 +49,7 @@ impl LineMap {
     LineMap { cuts }
   }
 
-  fn page_line(&self, template: &str, template_line: usize) -> usize {
+  pub fn page_line(&self, template: &str, template_line: usize) -> usize {
     let start = if template_line <= 1 {
       0
     } else {
@@ -93,6 +103,17 @@ impl PageTemplate {
       .build()
       .expect("the default delimiters are valid");
     env.set_syntax(syntax);
+    env.set_recursion_limit(MAX_RECURSION);
+    if let Some((at, found)) = too_complex(&text) {
+      let line = lines.page_line(&text, text[..at].matches('\n').count() + 1) as u32;
+      return Err(TemplateError {
+        line: Some(line),
+        message: format!(
+          "page template error on line {line}: an expression holds {found} operators, calls, \
+           attribute or item lookups; at most {MAX_OPERATORS} are allowed: split it with {{% set %}}"
+        ),
+      });
+    }
     if let Err(e) = env.add_template_owned(NAME, text.clone()) {
       return Err(describe(&e, &text, &lines));
     }
@@ -125,6 +146,91 @@ impl PageTemplate {
       ))),
     }
   }
+}
+
+/// Where the first `{{ }}` or `{% %}` with more than [`MAX_OPERATORS`] starts, and how many it
+/// has. One pass, with minijinja's lexical rules: strings, comments and `{% raw %}` blocks hold no
+/// operators.
+fn too_complex(text: &str) -> Option<(usize, usize)> {
+  let s = text.as_bytes();
+  let at = |i: usize, t: &[u8]| s.len() >= i + t.len() && &s[i..i + t.len()] == t;
+  let mut i = 0;
+  let mut raw = false;
+  while i + 1 < s.len() {
+    if s[i] != b'{' || !matches!(s[i + 1], b'{' | b'%' | b'#') {
+      i += 1;
+      continue;
+    }
+    if raw {
+      raw = !is_endraw(&s[i..]);
+      i += 2;
+      continue;
+    }
+    if s[i + 1] == b'#' {
+      i = s[i + 2..]
+        .windows(2)
+        .position(|w| w == b"#}")
+        .map_or(s.len(), |p| i + 2 + p + 2);
+      continue;
+    }
+    let close: &[u8] = if s[i + 1] == b'{' { b"}}" } else { b"%}" };
+    let start = i;
+    let (mut operators, mut word_start) = (0, None);
+    let mut j = i + 2;
+    while j < s.len() && !at(j, close) {
+      let b = s[j];
+      if b.is_ascii_alphanumeric() || b == b'_' {
+        word_start.get_or_insert(j);
+        j += 1;
+        continue;
+      }
+      if let Some(w) = word_start.take() {
+        if matches!(&s[w..j], b"not" | b"and" | b"or" | b"in" | b"is" | b"if") {
+          operators += 1;
+        }
+      }
+      match b {
+        b'"' | b'\'' => {
+          j += 1;
+          while j < s.len() && s[j] != b {
+            j += if s[j] == b'\\' { 2 } else { 1 };
+          }
+        }
+        // A decimal point is not an attribute lookup.
+        b'.'
+          if j > 0 && s[j - 1].is_ascii_digit() && s.get(j + 1).is_some_and(u8::is_ascii_digit) => {
+        }
+        b'+' | b'-' | b'*' | b'/' | b'%' | b'~' | b'|' | b'.' | b'(' | b'[' | b'{' | b'<'
+        | b'>' | b'=' | b'!' => operators += 1,
+        _ => {}
+      }
+      j += 1;
+    }
+    if operators > MAX_OPERATORS {
+      return Some((start, operators));
+    }
+    if close == b"%}" && super::extract::statement_word(&s[start + 2..j.min(s.len())]) == b"raw" {
+      raw = true;
+    }
+    i = j + 2;
+  }
+  None
+}
+
+/// Whether `{% endraw %}` (with any whitespace control) starts `s`.
+fn is_endraw(s: &[u8]) -> bool {
+  let trimmed = s[2..]
+    .iter()
+    .position(|b| !b.is_ascii_whitespace() && !matches!(b, b'-' | b'+' | b'~'));
+  let Some(word) = trimmed else { return false };
+  let rest = &s[2 + word..];
+  if !rest.starts_with(b"endraw") {
+    return false;
+  }
+  let after = rest[6..]
+    .iter()
+    .position(|b| !b.is_ascii_whitespace() && !matches!(b, b'-' | b'+' | b'~'));
+  after.is_some_and(|p| rest[6 + p..].starts_with(b"%}"))
 }
 
 /// The message a site owner sees: what went wrong, on which line of the page. minijinja's own
@@ -287,6 +393,69 @@ mod tests {
     ));
     assert!(e.message.contains("rendering budget"), "{}", e.message);
     assert_eq!(e.line, Some(1));
+  }
+
+  #[test]
+  fn expressions_long_enough_to_overflow_the_compilers_stack_are_refused_at_any_length() {
+    for chain in [
+      "-", "not ", " + 1", " ~ \"a\"", ".a", "|upper", "[0]", "(", " and x",
+    ] {
+      for n in [MAX_OPERATORS + 1, 20_000, 200_000] {
+        let expression = if chain == "-" || chain == "not " || chain == "(" {
+          format!("{}1", chain.repeat(n))
+        } else {
+          format!("x{}", chain.repeat(n))
+        };
+        let text = format!("<p>\n{{{{ {expression} }}}}\n");
+        let e = PageTemplate::compile(text, LineMap::default())
+          .err()
+          .unwrap();
+        assert_eq!(e.line, Some(2), "{chain} × {n}");
+        assert!(e.message.contains("at most 150"), "{chain}: {}", e.message);
+      }
+    }
+    let statement = format!("{{% if {} %}}x{{% endif %}}", vec!["x"; 200].join(" and "));
+    assert!(PageTemplate::compile(statement, LineMap::default()).is_err());
+  }
+
+  #[test]
+  fn ordinary_expressions_strings_comments_and_raw_blocks_are_not_counted() {
+    let ok = [
+      "{{ var.user.name|upper ~ ' (' ~ var.user.role ~ ')' }}",
+      &format!("{{{{ '{}' }}}}", "+".repeat(10_000)),
+      &format!("{{# {} #}}", "+".repeat(10_000)),
+      &format!("{{% raw %}}{{{{ {} }}}}{{% endraw %}}", "+".repeat(10_000)),
+      &format!("{{{{ [{}] }}}}", vec!["1.5"; 1000].join(", ")),
+    ];
+    for text in ok {
+      assert!(
+        PageTemplate::compile(text.to_string(), LineMap::default()).is_ok(),
+        "{}",
+        &text[..40.min(text.len())]
+      );
+    }
+  }
+
+  #[test]
+  fn deep_nesting_of_blocks_and_brackets_is_an_error_on_an_executor_thread() {
+    let cases = [
+      format!(
+        "{}x{}",
+        "{% if x %}".repeat(10_000),
+        "{% endif %}".repeat(10_000)
+      ),
+      format!("{{{{ {}1{} }}}}", "[".repeat(10_000), "]".repeat(10_000)),
+    ];
+    for text in cases {
+      // On a thread with the stack of the executor's, where pages are compiled.
+      let compiled = std::thread::Builder::new()
+        .stack_size(crate::sandbox::THREAD_STACK)
+        .spawn(move || PageTemplate::compile(text, LineMap::default()).is_err())
+        .unwrap()
+        .join()
+        .unwrap();
+      assert!(compiled);
+    }
   }
 
   #[test]

@@ -19,7 +19,7 @@ use crate::outcome::{LogEntry, SharedLogs};
 /// How long a thread beyond `maxConcurrency` stays idle before it exits.
 const IDLE_EXIT: Duration = Duration::from_secs(10);
 /// Native stack of an executor thread: the deepest script stack allowed, plus room for the host.
-const THREAD_STACK: usize = MAX_STACK_BYTES + (1 << 20);
+pub const THREAD_STACK: usize = MAX_STACK_BYTES + (1 << 20);
 
 pub struct Executor {
   pool: Mutex<Pool>,

@@ -18,6 +18,8 @@ use crate::options::Limits;
 use crate::outcome::ScriptOutput;
 
 pub use executor::executor;
+#[cfg(test)]
+pub use executor::THREAD_STACK;
 
 /// The JavaScript environment (main thread or worker) that asked for an execution. When it is
 /// torn down — a worker terminated — nobody is left to answer: its queued executions are dropped
