@@ -38,18 +38,23 @@ type Intrinsics = (
 );
 
 extern "C" {
-  /// Added by vendor/rquickjs-sys/patches/interrupt-flag.patch.
+  // Added by vendor/rquickjs-sys/patches/backend-scripts.patch.
   fn JS_SetInterruptFlag(rt: *mut qjs::JSRuntime, flag: *const i32);
+  fn JS_GetOutOfMemoryCount(rt: *mut qjs::JSRuntime) -> u64;
 }
+
+/// The first promise rejection nobody handled: its reason, read only once the script is over,
+/// since reading it can run the script's own getters.
+type Unhandled = Rc<RefCell<Option<Persistent<Value<'static>>>>>;
 
 pub struct Sandbox {
   // Field order is drop order: values held across calls go before the context and runtime.
   setup: Persistent<Function<'static>>,
+  unhandled: Unhandled,
   context: Context,
   runtime: Runtime,
   state: Shared,
   current: Rc<RefCell<Option<Arc<Execution>>>>,
-  unhandled: Rc<RefCell<Option<JsError>>>,
   raw_runtime: *mut qjs::JSRuntime,
 }
 
@@ -61,7 +66,7 @@ impl Sandbox {
     let context = Context::custom::<Intrinsics>(&runtime).map_err(internal)?;
     let state: Shared = Rc::new(RefCell::new(ExecState::default()));
     let current: Rc<RefCell<Option<Arc<Execution>>>> = Rc::default();
-    let unhandled: Rc<RefCell<Option<JsError>>> = Rc::default();
+    let unhandled: Unhandled = Rc::default();
 
     let (cur, st) = (current.clone(), state.clone());
     runtime.set_interrupt_handler(Some(Box::new(move || {
@@ -72,13 +77,17 @@ impl Sandbox {
     })));
     let un = unhandled.clone();
     runtime.set_host_promise_rejection_tracker(Some(Box::new(
-      move |_ctx, _promise, reason, handled| {
-        // The first rejection nobody handles is the script's failure; handling it later clears it.
-        let mut slot = un.borrow_mut();
+      move |ctx, _promise, reason, handled| {
+        // The first rejection nobody handles is the script's failure; handling it later clears
+        // it. The reason is kept, not read: reading it could run script code, which could reject
+        // another promise and come back here.
+        let Ok(mut slot) = un.try_borrow_mut() else {
+          return;
+        };
         if handled {
           *slot = None;
         } else if slot.is_none() {
-          *slot = Some(js_error(&reason));
+          *slot = Some(Persistent::save(&ctx, reason));
         }
       },
     )));
@@ -96,11 +105,11 @@ impl Sandbox {
       .map_err(|e| Failure::Internal(format!("cannot prepare the sandbox: {e}")))?;
     Ok(Sandbox {
       setup,
+      unhandled,
       context,
       runtime,
       state,
       current,
-      unhandled,
       raw_runtime,
     })
   }
@@ -143,10 +152,17 @@ impl Sandbox {
         })
         .map_err(|e| self.failure(&ctx, e))
         .and_then(|_| {
+          let ooms = unsafe { JS_GetOutOfMemoryCount(self.raw_runtime) };
           let compiled = bytecode::compile(&ctx, source, SCRIPT_NAME).map_err(|e| match e {
             rquickjs::Error::Exception => {
-              // Parsing can also run out of memory or stack; only a SyntaxError is the script's.
-              let err = js_error(&ctx.catch());
+              // Parsing can also run out of memory or stack; only a SyntaxError is the script's,
+              // and not one the parser raised because it had just run out of memory.
+              let thrown = ctx.catch();
+              let ran_out = unsafe { JS_GetOutOfMemoryCount(self.raw_runtime) } > ooms;
+              if ran_out || !thrown.is_object() {
+                return Some(self.memory_failure());
+              }
+              let err = self.read_error(&thrown);
               Some(match err.name.as_str() {
                 "SyntaxError" => Failure::Syntax(err),
                 _ => self.exception_failure(err),
@@ -175,10 +191,17 @@ impl Sandbox {
       if let Some(stop) = self.stop_failure() {
         return Err(stop);
       }
-      if !self.state.borrow().ended {
-        if let Some(e) = self.unhandled.borrow_mut().take() {
-          return Err(self.exception_failure(e));
-        }
+      let unhandled = self.unhandled.borrow_mut().take();
+      if let Some(reason) = unhandled.filter(|_| !self.state.borrow().ended) {
+        let reason = reason
+          .restore(&ctx)
+          .map_err(|e| Failure::Internal(e.to_string()))?;
+        let error = self.read_error(&reason);
+        return Err(
+          self
+            .stop_failure()
+            .unwrap_or_else(|| self.exception_failure(error)),
+        );
       }
       Ok(())
     });
@@ -241,11 +264,22 @@ impl Sandbox {
         if !thrown.is_object() && self.near_memory_limit(ctx) {
           return Some(self.memory_failure());
         }
-        self.exception_failure(js_error(&thrown))
+        let error = self.read_error(&thrown);
+        // Reading what was thrown ran its getters, which may have spent the budget.
+        self
+          .stop_failure()
+          .unwrap_or_else(|| self.exception_failure(error))
       }
       rquickjs::Error::Allocation => self.memory_failure(),
       e => Failure::Internal(e.to_string()),
     })
+  }
+
+  /// Reads what the script threw. Its getters run (`name`, `message`, `stack`), within the
+  /// execution's budgets, but every host call is refused from here on: the script is over.
+  fn read_error(&self, thrown: &Value<'_>) -> JsError {
+    self.state.borrow_mut().reporting = true;
+    js_error(thrown)
   }
 
   fn exception_failure(&self, err: JsError) -> Failure {

@@ -973,33 +973,80 @@ static int unicode_get_cc(uint32_t c)
     }
 }
 
-static void sort_cc(int *buf, int len)
+/* backend-scripts: put each run of combining marks in canonical order, a
+   stable sort by combining class. The original insertion sort was quadratic
+   in the length of a run, and a string of alternating marks is one run as long
+   as the string: runs longer than a few marks are merge-sorted instead, with
+   `tmp` (as long as `buf`) as scratch space. */
+static void sort_cc_merge(int *buf, int *cc, int *tmp, int *tmp_cc, int len)
+{
+    int width, lo, mid, hi, a, b, k;
+    for(width = 1; width < len; width *= 2) {
+        for(lo = 0; lo < len; lo += 2 * width) {
+            mid = lo + width < len ? lo + width : len;
+            hi = lo + 2 * width < len ? lo + 2 * width : len;
+            a = lo;
+            b = mid;
+            for(k = lo; k < hi; k++) {
+                if (a < mid && (b >= hi || cc[a] <= cc[b])) {
+                    tmp[k] = buf[a];
+                    tmp_cc[k] = cc[a++];
+                } else {
+                    tmp[k] = buf[b];
+                    tmp_cc[k] = cc[b++];
+                }
+            }
+        }
+        memcpy(buf, tmp, len * sizeof(int));
+        memcpy(cc, tmp_cc, len * sizeof(int));
+    }
+}
+
+static int sort_cc(int *buf, int len, void *opaque,
+                   DynBufReallocFunc *realloc_func)
 {
     int i, j, k, cc, cc1, start, ch1;
+    int *scratch = NULL;
 
     for(i = 0; i < len; i++) {
         cc = unicode_get_cc(buf[i]);
         if (cc != 0) {
             start = i;
             j = i + 1;
-            while (j < len) {
-                ch1 = buf[j];
-                cc1 = unicode_get_cc(ch1);
-                if (cc1 == 0)
-                    break;
-                k = j - 1;
-                while (k >= start) {
-                    if (unicode_get_cc(buf[k]) <= cc1)
-                        break;
-                    buf[k + 1] = buf[k];
-                    k--;
-                }
-                buf[k + 1] = ch1;
+            while (j < len && unicode_get_cc(buf[j]) != 0)
                 j++;
+            if (j - start > 16) {
+                int n = j - start;
+                if (!scratch) {
+                    scratch = realloc_func(opaque, NULL, sizeof(int) * 3 * (size_t)len);
+                    if (!scratch)
+                        return -1;
+                }
+                for(k = 0; k < n; k++)
+                    scratch[k] = unicode_get_cc(buf[start + k]);
+                sort_cc_merge(buf + start, scratch, scratch + len, scratch + 2 * len, n);
+            } else {
+                for(j = start + 1; j < len; j++) {
+                    ch1 = buf[j];
+                    cc1 = unicode_get_cc(ch1);
+                    if (cc1 == 0)
+                        break;
+                    k = j - 1;
+                    while (k >= start) {
+                        if (unicode_get_cc(buf[k]) <= cc1)
+                            break;
+                        buf[k + 1] = buf[k];
+                        k--;
+                    }
+                    buf[k + 1] = ch1;
+                }
             }
             i = j;
         }
     }
+    if (scratch)
+        realloc_func(opaque, scratch, 0);
+    return 0;
 }
 
 static void to_nfd_rec(DynBuf *dbuf,
@@ -1087,7 +1134,10 @@ int unicode_normalize(uint32_t **pdst, const uint32_t *src, int src_len,
     buf = (int *)dbuf->buf;
     buf_len = dbuf->size / sizeof(int);
 
-    sort_cc(buf, buf_len);
+    if (sort_cc(buf, buf_len, opaque, realloc_func)) {
+        dbuf_free(dbuf);
+        goto fail;
+    }
 
     if (buf_len <= 1 || (n_type & 1) != 0) {
         /* NFD / NFKD */

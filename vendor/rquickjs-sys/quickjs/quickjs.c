@@ -372,6 +372,9 @@ struct JSRuntime {
     JSValue current_exception;
     /* true if inside an out of memory error, to avoid recursing */
     bool in_out_of_memory;
+    /* backend-scripts: how many out-of-memory errors were thrown (see
+       JS_GetOutOfMemoryCount) */
+    uint64_t out_of_memory_count;
     /* true if inside build_backtrace, to avoid recursing */
     bool in_build_stack_trace;
     /* true if inside JS_FreeRuntime */
@@ -1532,6 +1535,7 @@ static JSValue js_create_array(JSContext *ctx, int len, JSValueConst *tab);
 static bool js_get_fast_array(JSContext *ctx, JSValue obj,
                               JSValue **arrpp, uint32_t *countp);
 static int expand_fast_array(JSContext *ctx, JSObject *p, uint32_t new_len);
+static int js_poll_element_access(JSContext *ctx);
 static JSValue JS_CreateAsyncFromSyncIterator(JSContext *ctx,
                                               JSValue sync_iter);
 static void js_c_function_data_finalizer(JSRuntime *rt, JSValueConst val);
@@ -2485,6 +2489,11 @@ void JS_SetInterruptHandler(JSRuntime *rt, JSInterruptHandler *cb, void *opaque)
 void JS_SetInterruptFlag(JSRuntime *rt, const volatile int *flag)
 {
     rt->interrupt_flag = flag;
+}
+
+uint64_t JS_GetOutOfMemoryCount(JSRuntime *rt)
+{
+    return rt->out_of_memory_count;
 }
 
 void JS_SetCanBlock(JSRuntime *rt, bool can_block)
@@ -8562,6 +8571,7 @@ static int JS_ThrowTypeErrorReadOnly(JSContext *ctx, int flags, JSAtom atom)
 JSValue JS_ThrowOutOfMemory(JSContext *ctx)
 {
     JSRuntime *rt = ctx->rt;
+    rt->out_of_memory_count++;
     if (!rt->in_out_of_memory) {
         rt->in_out_of_memory = true;
         JS_ThrowInternalError(ctx, "out of memory");
@@ -8674,6 +8684,18 @@ static inline __exception int js_poll_interrupts(JSContext *ctx)
     } else {
         return 0;
     }
+}
+
+/* backend-scripts: builtins that walk an array-like's `length` (join, reverse,
+   copyWithin, slice, splice, shift, unshift, concat, flat, sort, indexOf,
+   String.raw, ...) go through the generic element accessors below for every
+   element that is not in a fast array. A length may be 2**53 - 1 with nothing
+   stored, so such a walk costs no memory and no JS call, and would never reach
+   an interrupt poll: each generic access counts as a tick, and the host's flag
+   is read on every one. */
+static int js_poll_element_access(JSContext *ctx)
+{
+    return js_poll_interrupts(ctx);
 }
 
 /* backend-scripts: some builtins do length x length work in one call (a
@@ -10115,6 +10137,11 @@ static int JS_TryGetPropertyInt64(JSContext *ctx, JSValueConst obj, int64_t idx,
         if (js_get_fast_array_element(ctx, p, idx, pval))
             return true;
     }
+    /* backend-scripts: see js_poll_element_access */
+    if (js_poll_element_access(ctx)) {
+        *pval = JS_EXCEPTION;
+        return -1;
+    }
     val = JS_EXCEPTION;
     present = -1;
     prop = JS_NewAtomInt64(ctx, idx);
@@ -10145,6 +10172,9 @@ JSValue JS_GetPropertyInt64(JSContext *ctx, JSValueConst obj, int64_t idx)
         if (js_get_fast_array_element(ctx, p, idx, &val))
             return val;
     }
+    /* backend-scripts: see js_poll_element_access */
+    if (js_poll_element_access(ctx))
+        return JS_EXCEPTION;
     prop = JS_NewAtomInt64(ctx, idx);
     if (prop == JS_ATOM_NULL)
         return JS_EXCEPTION;
@@ -11006,6 +11036,11 @@ int JS_SetPropertyInt64(JSContext *ctx, JSValueConst this_obj,
     JSAtom prop;
     int res;
 
+    /* backend-scripts: see js_poll_element_access */
+    if (js_poll_element_access(ctx)) {
+        JS_FreeValue(ctx, val);
+        return -1;
+    }
     if ((uint64_t)idx <= INT32_MAX) {
         /* fast path for fast arrays */
         return JS_SetPropertyValue(ctx, this_obj, js_int32(idx), val,
@@ -11580,6 +11615,11 @@ int JS_DefinePropertyValueUint32(JSContext *ctx, JSValueConst this_obj,
 int JS_DefinePropertyValueInt64(JSContext *ctx, JSValueConst this_obj,
                                 int64_t idx, JSValue val, int flags)
 {
+    /* backend-scripts: see js_poll_element_access */
+    if (js_poll_element_access(ctx)) {
+        JS_FreeValue(ctx, val);
+        return -1;
+    }
     return JS_DefinePropertyValueValue(ctx, this_obj, js_int64(idx),
                                        val, flags);
 }
@@ -11969,6 +12009,9 @@ int JS_DeletePropertyInt64(JSContext *ctx, JSValueConst obj, int64_t idx, int fl
     JSAtom prop;
     int res;
 
+    /* backend-scripts: see js_poll_element_access */
+    if (js_poll_element_access(ctx))
+        return -1;
     if ((uint64_t)idx <= JS_ATOM_MAX_INT) {
         /* fast path for fast arrays */
         return JS_DeleteProperty(ctx, obj, __JS_AtomFromUInt32(idx), flags);
@@ -49143,54 +49186,10 @@ static const JSCFunctionListEntry js_math_obj[] = {
 /* OS dependent. d = argv[0] is in ms from 1970. Return the difference
    between UTC time and local time 'd' in minutes */
 static int getTimezoneOffset(int64_t time) {
-#if defined(_WIN32)
-    DWORD r;
-    TIME_ZONE_INFORMATION t;
-    r = GetTimeZoneInformation(&t);
-    if (r == TIME_ZONE_ID_INVALID)
-        return 0;
-    if (r == TIME_ZONE_ID_DAYLIGHT)
-         return (int)(t.Bias + t.DaylightBias);
-    return (int)t.Bias;
-#else
-    time_t ti;
-    struct tm tm;
-
-    time /= 1000; /* convert to seconds */
-    if (sizeof(time_t) == 4) {
-        /* on 32-bit systems, we need to clamp the time value to the
-           range of `time_t`. This is better than truncating values to
-           32 bits and hopefully provides the same result as 64-bit
-           implementation of localtime_r.
-         */
-        if ((time_t)-1 < 0) {
-            if (time < INT32_MIN) {
-                time = INT32_MIN;
-            } else if (time > INT32_MAX) {
-                time = INT32_MAX;
-            }
-        } else {
-            if (time < 0) {
-                time = 0;
-            } else if (time > UINT32_MAX) {
-                time = UINT32_MAX;
-            }
-        }
-    }
-    ti = time;
-    localtime_r(&ti, &tm);
-#ifdef NO_TM_GMTOFF
-    struct tm gmt;
-    gmtime_r(&ti, &gmt);
-
-    /* disable DST adjustment on the local tm struct */
-    tm.tm_isdst = 0;
-
-    return (int)difftime(mktime(&gmt), mktime(&tm)) / 60;
-#else
-    return -tm.tm_gmtoff / 60;
-#endif /* NO_TM_GMTOFF */
-#endif
+    /* backend-scripts: scripts see UTC whatever the host's time zone, which
+       would tell them where the server is. */
+    (void)time;
+    return 0;
 }
 
 /* RegExp */
@@ -51566,6 +51565,11 @@ static int js_json_to_str(JSContext *ctx, JSONStringifyContext *jsc,
         JS_ThrowStackOverflow(ctx);
         goto exception;
     }
+    /* backend-scripts: a value reached twice is written twice, so a DAG of
+       objects referring to each other doubles the work at each level without
+       any JS call: poll for every value written. */
+    if (js_poll_interrupts(ctx))
+        goto exception;
 
     if (JS_IsObject(val)) {
         p = JS_VALUE_GET_OBJ(val);

@@ -1184,6 +1184,10 @@ JS_EXTERN void JS_SetInterruptHandler(JSRuntime *rt, JSInterruptHandler *cb, voi
    Another thread may set it. It must stay valid until the runtime is freed
    or the flag is reset to NULL. */
 JS_EXTERN void JS_SetInterruptFlag(JSRuntime *rt, const volatile int *flag);
+/* backend-scripts: how many out-of-memory errors the runtime has thrown. The
+   parser reports some of its failed allocations as syntax errors; a count that
+   grew during a parse tells the host that the parse ran out of memory. */
+JS_EXTERN uint64_t JS_GetOutOfMemoryCount(JSRuntime *rt);
 /* if can_block is true, Atomics.wait() can be used */
 JS_EXTERN void JS_SetCanBlock(JSRuntime *rt, bool can_block);
 /* set the [IsHTMLDDA] internal slot */
