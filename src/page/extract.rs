@@ -4,7 +4,11 @@
 //!
 //! The page is also a Jinja template, and the browser only ever sees it rendered, so Jinja
 //! constructs (`{{ … }}`, `{% … %}`, `{# … #}`) are opaque text here: a `<` or a `-->` inside
-//! them never opens a tag or closes a comment.
+//! them never opens a tag or closes a comment. They are found first, by minijinja's own lexical
+//! rules (`super::jinja`), and blanked; the HTML scan then reads the page without them.
+//!
+//! Every loop moves forward and every tag, comment and element is jumped over once read, so the
+//! scan is linear in the page.
 
 use std::ops::Range;
 
@@ -20,11 +24,8 @@ pub struct Cut {
 
 /// Every cut the page needs, in document order.
 pub fn find_cuts(page: &str) -> Vec<Cut> {
-  let mut scanner = Scanner {
-    s: page.as_bytes(),
-    raw_jinja: false,
-  };
-  scanner.document()
+  let masked = super::jinja::masked(page);
+  Scanner { s: &masked }.document()
 }
 
 /// The page without its cuts: the template to render.
@@ -67,21 +68,8 @@ enum ScriptState {
 }
 
 struct Scanner<'a> {
+  /// The page with its Jinja constructs blanked.
   s: &'a [u8],
-  /// Inside `{% raw %}…{% endraw %}`, where Jinja syntax is plain text.
-  raw_jinja: bool,
-}
-
-/// The word a statement's content is (`raw` for `{%- raw %}`), whitespace control and spaces
-/// trimmed.
-pub fn statement_word(inner: &[u8]) -> &[u8] {
-  let trim = |b: &u8| b.is_ascii_whitespace() || matches!(b, b'-' | b'+' | b'~');
-  let start = inner.iter().position(|b| !trim(b)).unwrap_or(inner.len());
-  let end = inner
-    .iter()
-    .rposition(|b| !trim(b))
-    .map_or(start, |p| p + 1);
-  &inner[start..end]
 }
 
 fn is_space(b: u8) -> bool {
@@ -107,10 +95,6 @@ impl Scanner<'_> {
     let mut cuts = Vec::new();
     let mut i = 0;
     while i < self.s.len() {
-      if let Some(end) = self.jinja(i) {
-        i = end;
-        continue;
-      }
       if self.s[i] != b'<' {
         i += 1;
         continue;
@@ -159,75 +143,6 @@ impl Scanner<'_> {
     cuts
   }
 
-  /// When a Jinja construct starts at `i`, the index just past it. Inside `{% raw %}` only the
-  /// `{% endraw %}` that closes it is one. Each construct is scanned once and jumped over, so
-  /// finding them all is linear in the page.
-  fn jinja(&mut self, i: usize) -> Option<usize> {
-    if self.s[i] != b'{' {
-      return None;
-    }
-    if self.raw_jinja {
-      let end = self.endraw_at(i)?;
-      self.raw_jinja = false;
-      return Some(end);
-    }
-    let close: &[u8] = match self.s.get(i + 1)? {
-      b'{' => b"}}",
-      b'%' => b"%}",
-      b'#' => b"#}",
-      _ => return None,
-    };
-    let strings = close != b"#}";
-    let mut j = i + 2;
-    let end = loop {
-      match self.s.get(j) {
-        None => break self.s.len(),
-        Some(q @ (b'"' | b'\'')) if strings => {
-          j += 1;
-          while j < self.s.len() && self.s[j] != *q {
-            j += if self.s[j] == b'\\' { 2 } else { 1 };
-          }
-          j += 1;
-        }
-        Some(_) if self.at(j, close) => break j + 2,
-        Some(_) => j += 1,
-      }
-    };
-    if close == b"%}" && statement_word(&self.s[i + 2..end.saturating_sub(2).max(i + 2)]) == b"raw"
-    {
-      self.raw_jinja = true;
-    }
-    Some(end)
-  }
-
-  /// When `{% endraw %}` (with any whitespace control) starts at `i`, the index just past it.
-  /// Looks at that tag only: inside `{% raw %}` nothing else is Jinja, so nothing else is scanned.
-  fn endraw_at(&self, i: usize) -> Option<usize> {
-    let s = self.s;
-    let mut j = i + 2;
-    if !self.at(i, b"{%") {
-      return None;
-    }
-    let skip = |j: &mut usize, pred: fn(u8) -> bool| {
-      while *j < s.len() && pred(s[*j]) {
-        *j += 1;
-      }
-    };
-    if matches!(s.get(j), Some(b'-' | b'+' | b'~')) {
-      j += 1;
-    }
-    skip(&mut j, |b| b.is_ascii_whitespace());
-    if !self.at(j, b"endraw") {
-      return None;
-    }
-    j += 6;
-    skip(&mut j, |b| b.is_ascii_whitespace());
-    if matches!(s.get(j), Some(b'-' | b'+' | b'~')) {
-      j += 1;
-    }
-    self.at(j, b"%}").then_some(j + 2)
-  }
-
   /// Reads a start or end tag from its name (at `i`) to its `>`: attributes, quoted values and
   /// all, so that a `>` inside a quoted value does not end it.
   fn tag(&mut self, mut i: usize) -> Tag {
@@ -257,9 +172,9 @@ impl Scanner<'_> {
         };
       }
       let attr_start = i;
-      i = self.jinja(i).unwrap_or(i + 1); // the first character is part of the name, even `=`
+      i += 1; // the first character is part of the name, even `=`
       while i < s.len() && !is_space(s[i]) && !matches!(s[i], b'/' | b'>' | b'=') {
-        i = self.jinja(i).unwrap_or(i + 1);
+        i += 1;
       }
       let attr = &s[attr_start..i];
       while i < s.len() && is_space(s[i]) {
@@ -277,7 +192,7 @@ impl Scanner<'_> {
           let from = i + 1;
           i = from;
           while i < s.len() && s[i] != *q {
-            i = self.jinja(i).unwrap_or(i + 1);
+            i += 1;
           }
           let to = i.min(s.len());
           i = (i + 1).min(s.len());
@@ -286,7 +201,7 @@ impl Scanner<'_> {
         _ => {
           let from = i;
           while i < s.len() && !is_space(s[i]) && s[i] != b'>' {
-            i = self.jinja(i).unwrap_or(i + 1);
+            i += 1;
           }
           &s[from..i.min(s.len())]
         }
@@ -307,11 +222,6 @@ impl Scanner<'_> {
     let mut state = ScriptState::Data;
     let mut dashes = 0;
     while i < self.s.len() {
-      if let Some(end) = self.jinja(i) {
-        i = end;
-        dashes = 0;
-        continue;
-      }
       let b = self.s[i];
       match state {
         ScriptState::Data => {
@@ -364,13 +274,10 @@ impl Scanner<'_> {
     let mut end_tag = vec![b'/'];
     end_tag.extend_from_slice(name);
     while i < self.s.len() {
-      if let Some(end) = self.jinja(i) {
-        i = end;
-      } else if self.at_tag(i, &end_tag) {
+      if self.at_tag(i, &end_tag) {
         return self.tag(i + 2).end;
-      } else {
-        i += 1;
       }
+      i += 1;
     }
     self.s.len()
   }
@@ -385,15 +292,12 @@ impl Scanner<'_> {
       return i + 2;
     }
     while i < self.s.len() {
-      if let Some(end) = self.jinja(i) {
-        i = end;
-      } else if self.at(i, b"-->") {
+      if self.at(i, b"-->") {
         return i + 3;
       } else if self.at(i, b"--!>") {
         return i + 4;
-      } else {
-        i += 1;
       }
+      i += 1;
     }
     self.s.len()
   }
@@ -409,7 +313,6 @@ impl Scanner<'_> {
   /// Tags are read as a browser would read them were the comment gone, one after the other: a
   /// tag is jumped over once read, so a comment full of unclosed tags costs one pass.
   fn holds_backend_tag(&mut self, range: Range<usize>) -> bool {
-    let raw = self.raw_jinja;
     let mut i = range.start;
     let mut found = false;
     while i < range.end && !found {
@@ -421,7 +324,6 @@ impl Scanner<'_> {
         i += 1;
       }
     }
-    self.raw_jinja = raw;
     found
   }
 }
@@ -598,7 +500,7 @@ mod tests {
       "{% endraw %}",
       "{%- endraw -%}",
       "{%endraw%}",
-      "{%+ endraw ~%}",
+      "{%+ endraw +%}",
     ] {
       let page = format!(
         r#"{{% raw %}}{{% if %}}{{{{ {endraw}{{{{ "<script scope=backend>" }}}}<script scope=backend>A</script>"#
@@ -606,8 +508,18 @@ mod tests {
       assert_eq!(split(&page).0, ["A"], "{endraw}");
     }
     // Not an endraw: the block stays raw, and the script inside it is found all the same.
-    let page = r#"{% raw %}{% endraw x %}<script scope=backend>A</script>"#;
-    assert_eq!(split(page).0, ["A"]);
+    for not in ["{% endraw x %}", "{%~ endraw %}"] {
+      let page = format!(r#"{{% raw %}}{not}<script scope=backend>A</script>"#);
+      assert_eq!(split(&page).0, ["A"], "{not}");
+    }
+  }
+
+  #[test]
+  fn a_bracket_in_an_expression_does_not_end_it_early() {
+    // minijinja reads `}}` inside an open `{` as two closing braces, not the end: so must we, or
+    // the `<textarea>` in the string would seem to swallow the block after the expression.
+    let page = r#"{{ {'a': {'b': 1}} ~ '<textarea>' }}<script scope=backend>secret</script>"#;
+    assert_eq!(split(page).0, ["secret"]);
   }
 
   #[test]

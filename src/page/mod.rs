@@ -7,6 +7,7 @@
 //! compiled, and errors carry positions and messages, never source.
 
 mod extract;
+mod jinja;
 mod result;
 mod script;
 mod template;
@@ -118,9 +119,15 @@ fn finish(page: &Page, out: ScriptOutput, max_bytes: usize) -> PageOutcome {
   if !renders(&out) {
     return Ok(PageResult::new(out, None));
   }
+  // The script's variables crossed `copy_out`, which bounded their depth: they always parse.
+  let variables = match crate::json::parse_value(&out.variables_json) {
+    Ok(variables) => variables,
+    Err(e) => {
+      let failure = Failure::Internal(format!("the page's variables could not be read: {e}"));
+      return Err(ScriptError::new(failure, out.logs));
+    }
+  };
   let rendered = catch_unwind(AssertUnwindSafe(|| {
-    let variables: serde_json::Value =
-      serde_json::from_str(&out.variables_json).unwrap_or_default();
     page.template.render(&variables, max_bytes)
   }));
   let failure = match rendered {

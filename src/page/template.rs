@@ -149,93 +149,17 @@ impl PageTemplate {
 }
 
 /// Where the first `{{ }}` or `{% %}` with more than [`MAX_OPERATORS`] starts, and how many it
-/// has. One pass, with minijinja's lexical rules: strings, comments and `{% raw %}` blocks hold no
-/// operators.
+/// has; read in one pass by minijinja's lexical rules (`super::jinja`).
 fn too_complex(text: &str) -> Option<(usize, usize)> {
-  let s = text.as_bytes();
-  let at = |i: usize, t: &[u8]| s.len() >= i + t.len() && &s[i..i + t.len()] == t;
-  let mut i = 0;
-  let mut raw = false;
-  while i + 1 < s.len() {
-    if s[i] != b'{' || !matches!(s[i + 1], b'{' | b'%' | b'#') {
-      i += 1;
-      continue;
-    }
-    if raw {
-      raw = !is_endraw(&s[i..]);
-      i += 2;
-      continue;
-    }
-    if s[i + 1] == b'#' {
-      i = s[i + 2..]
-        .windows(2)
-        .position(|w| w == b"#}")
-        .map_or(s.len(), |p| i + 2 + p + 2);
-      continue;
-    }
-    let close: &[u8] = if s[i + 1] == b'{' { b"}}" } else { b"%}" };
-    let start = i;
-    let (mut operators, mut word_start) = (0, None);
-    let mut j = i + 2;
-    while j < s.len() && !at(j, close) {
-      let b = s[j];
-      if b.is_ascii_alphanumeric() || b == b'_' {
-        word_start.get_or_insert(j);
-        j += 1;
-        continue;
-      }
-      if let Some(w) = word_start.take() {
-        if matches!(&s[w..j], b"not" | b"and" | b"or" | b"in" | b"is" | b"if") {
-          operators += 1;
-        }
-      }
-      match b {
-        b'"' | b'\'' => {
-          j += 1;
-          while j < s.len() && s[j] != b {
-            j += if s[j] == b'\\' { 2 } else { 1 };
-          }
-        }
-        // A decimal point is not an attribute lookup.
-        b'.'
-          if j > 0 && s[j - 1].is_ascii_digit() && s.get(j + 1).is_some_and(u8::is_ascii_digit) => {
-        }
-        b'+' | b'-' | b'*' | b'/' | b'%' | b'~' | b'|' | b'.' | b'(' | b'[' | b'{' | b'<'
-        | b'>' | b'=' | b'!' => operators += 1,
-        _ => {}
-      }
-      j += 1;
-    }
-    if operators > MAX_OPERATORS {
-      return Some((start, operators));
-    }
-    if close == b"%}" && super::extract::statement_word(&s[start + 2..j.min(s.len())]) == b"raw" {
-      raw = true;
-    }
-    i = j + 2;
-  }
-  None
-}
-
-/// Whether `{% endraw %}` (with any whitespace control) starts `s`.
-fn is_endraw(s: &[u8]) -> bool {
-  let trimmed = s[2..]
-    .iter()
-    .position(|b| !b.is_ascii_whitespace() && !matches!(b, b'-' | b'+' | b'~'));
-  let Some(word) = trimmed else { return false };
-  let rest = &s[2 + word..];
-  if !rest.starts_with(b"endraw") {
-    return false;
-  }
-  let after = rest[6..]
-    .iter()
-    .position(|b| !b.is_ascii_whitespace() && !matches!(b, b'-' | b'+' | b'~'));
-  after.is_some_and(|p| rest[6 + p..].starts_with(b"%}"))
+  super::jinja::constructs(text.as_bytes())
+    .find(|(_, c)| c.operators > MAX_OPERATORS)
+    .map(|(start, c)| (start, c.operators))
 }
 
 /// The message a site owner sees: what went wrong, on which line of the page. minijinja's own
 /// details name tokens by kind ("string", "identifier"), never by their text.
 fn describe(e: &minijinja::Error, template: &str, lines: &LineMap) -> TemplateError {
+  // minijinja counts lines in 16 bits: past 65,535 lines its line numbers wrap.
   let line = e.line().map(|l| lines.page_line(template, l) as u32);
   let at = line.map_or(String::new(), |l| format!(" on line {l}"));
   let message = if e.kind() == ErrorKind::OutOfFuel {
@@ -376,6 +300,20 @@ mod tests {
       "{}",
       e.message
     );
+  }
+
+  #[test]
+  fn lines_and_columns_past_sixty_five_thousand_do_not_fail_the_page() {
+    let text = format!(
+      "{}\n{}\n{{{{ var.x }}}}",
+      "\n".repeat(70_000),
+      "x".repeat(70_000)
+    );
+    let t = PageTemplate::compile(text, LineMap::default()).unwrap();
+    assert!(t
+      .render(&json!({"x": 1}), 1 << 20)
+      .unwrap()
+      .ends_with("x\n1"));
   }
 
   #[test]
