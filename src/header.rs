@@ -25,10 +25,13 @@ pub fn is_framing(lower: &str) -> bool {
   )
 }
 
-/// A header value may hold no control character but tab: CR, LF and NUL would split the message,
-/// and Node refuses the others when it writes the header.
+/// A header value as Node writes one (its `validateHeaderValue`): tab, visible ASCII and the
+/// Latin-1 range U+0080–U+00FF, nothing else. CR, LF and NUL would split the message; Node
+/// refuses the other controls and anything past U+00FF when it writes the header.
 pub fn is_field_value(value: &str) -> bool {
-  !value.chars().any(|c| c.is_ascii_control() && c != '\t')
+  value
+    .chars()
+    .all(|c| c == '\t' || (' '..='~').contains(&c) || ('\u{80}'..='\u{ff}').contains(&c))
 }
 
 #[cfg(test)]
@@ -48,9 +51,19 @@ mod tests {
   }
 
   #[test]
-  fn field_values_hold_no_control_character_but_tab() {
+  fn field_values_are_what_node_writes() {
     assert!(is_field_value("a\tb c"));
-    for bad in ["a\rb", "a\nb", "a\0b", "a\x01b", "a\x7fb"] {
+    assert!(is_field_value("caf\u{e9} \u{ff}"));
+    for bad in [
+      "a\rb",
+      "a\nb",
+      "a\0b",
+      "a\x01b",
+      "a\x7fb",
+      "caf\u{e9} \u{20ac}",
+      "\u{65e5}\u{672c}",
+      "\u{1f600}",
+    ] {
       assert!(!is_field_value(bad), "{bad:?}");
     }
   }

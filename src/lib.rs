@@ -13,6 +13,7 @@ mod error;
 mod header;
 mod io;
 mod js;
+mod json;
 mod options;
 mod outcome;
 mod page;

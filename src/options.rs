@@ -309,8 +309,15 @@ pub fn millis(
 }
 
 /// Reads an argument that arrived as JSON into its typed form, naming the exact field at fault.
+/// The text is checked at the boundary first (`crate::json`): lone surrogates become U+FFFD, and
+/// nesting deeper than `json::MAX_DEPTH` is refused.
 pub fn from_json<T: DeserializeOwned>(name: &str, json: &str) -> Result<T, ArgError> {
-  let de = &mut serde_json::Deserializer::from_str(json);
+  let json = crate::json::well_formed(json).map_err(|issue| ArgError::Value {
+    name: name.into(),
+    reason: issue.to_string(),
+  })?;
+  let de = &mut serde_json::Deserializer::from_str(&json);
+  de.disable_recursion_limit();
   serde_path_to_error::deserialize(de).map_err(|e| {
     let path = e.path().to_string();
     let inner = e.into_inner().to_string();
@@ -320,11 +327,12 @@ pub fn from_json<T: DeserializeOwned>(name: &str, json: &str) -> Result<T, ArgEr
       .next()
       .unwrap_or_default()
       .to_string();
+    // A key can be as long as the caller likes: errors show a bounded part of it.
     let field = |path: &str| {
       if path == "." || path.is_empty() {
         name.to_string()
       } else {
-        format!("{name}.{path}")
+        cut(&format!("{name}.{path}"), 120)
       }
     };
     if let Some(rest) = inner.strip_prefix("unknown field ") {
@@ -335,7 +343,7 @@ pub fn from_json<T: DeserializeOwned>(name: &str, json: &str) -> Result<T, ArgEr
         name: field(parent),
         reason: format!(
           "has an unknown property {}; expected {expected}",
-          key.replace('`', "\"")
+          cut(&key.replace('`', "\""), 64)
         ),
       };
     }
@@ -378,6 +386,14 @@ pub fn from_json<T: DeserializeOwned>(name: &str, json: &str) -> Result<T, ArgEr
 /// in, and must not silently mean "the default".
 pub fn number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
   f64::deserialize(d).map(Some)
+}
+
+/// `text`, or its first `max` characters and "...".
+fn cut(text: &str, max: usize) -> String {
+  match text.char_indices().nth(max) {
+    Some((at, _)) => format!("{}...", &text[..at]),
+    None => text.to_string(),
+  }
 }
 
 /// serde's name for an expected type, in JavaScript's words.
@@ -563,6 +579,42 @@ mod tests {
       Err(ArgError::Type { name, .. }) => assert_eq!(name, "context.request.method"),
       other => panic!("{other:?}"),
     }
+  }
+
+  #[test]
+  fn the_context_crosses_with_its_lone_surrogates_mended_and_its_depth_bounded() {
+    let context: ScriptContext =
+      from_json("context", r#"{"session":{"nick":"Ada\ud83d"}}"#).unwrap();
+    assert_eq!(context.session.unwrap()["nick"], "Ada\u{fffd}");
+    let body = |n: usize| {
+      format!(
+        r#"{{"request":{{"body":{}1{}}}}}"#,
+        "[".repeat(n),
+        "]".repeat(n)
+      )
+    };
+    assert!(from_json::<ScriptContext>("context", &body(150)).is_ok());
+    assert!(from_json::<ScriptContext>("context", &body(500)).is_ok());
+    match from_json::<ScriptContext>("context", &body(100_000)) {
+      Err(ArgError::Value { name, reason }) => {
+        assert_eq!(
+          (name.as_str(), reason.as_str()),
+          ("context", "is nested deeper than 512 levels")
+        )
+      }
+      other => panic!("{other:?}"),
+    }
+  }
+
+  #[test]
+  fn errors_never_echo_a_long_key() {
+    let long = "k".repeat(100_000);
+    let error = from_json::<RunOptions>("options", &format!(r#"{{"{long}":1}}"#)).unwrap_err();
+    assert!(
+      error.to_string().len() < 300,
+      "{}",
+      &error.to_string()[..300]
+    );
   }
 
   #[test]

@@ -27,11 +27,46 @@ pub fn check_name(name: &str) -> Result<(), String> {
   }
 }
 
-fn attribute(value: &str, what: &str) -> Result<String, String> {
-  if value.chars().any(|c| c.is_control() || c == ';') {
-    return Err(format!("{what} must not contain ';' or control characters"));
+/// The longest a cookie may live, in milliseconds: browsers keep none longer than 400 days
+/// (RFC 6265bis), and a longer `maxAge` makes no valid `Expires` date.
+pub const MAX_AGE_MS: f64 = 400.0 * 24.0 * 3600.0 * 1000.0;
+
+/// A cookie path as the `cookie` module Express uses accepts it: printable ASCII but `;`.
+fn check_path(path: &str) -> Result<(), String> {
+  if !path.starts_with('/') {
+    return Err("options.path must start with '/'".into());
   }
-  Ok(value.to_string())
+  if !path
+    .bytes()
+    .all(|b| (0x20..=0x7e).contains(&b) && b != b';')
+  {
+    return Err(
+      "options.path must hold printable ASCII only, without ';' (percent-encode the rest)".into(),
+    );
+  }
+  Ok(())
+}
+
+/// A cookie domain as the `cookie` module accepts it: host name labels of letters, digits and
+/// inner hyphens, 63 characters at most, with an optional leading dot.
+fn check_domain(domain: &str) -> Result<(), String> {
+  let labels = domain.strip_prefix('.').unwrap_or(domain);
+  let label_ok = |l: &str| {
+    let b = l.as_bytes();
+    !b.is_empty()
+      && b.len() <= 63
+      && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+      && b[0] != b'-'
+      && b[b.len() - 1] != b'-'
+  };
+  if labels.split('.').all(label_ok) {
+    Ok(())
+  } else {
+    Err(format!(
+      "options.domain {:?} is not a host name (letters, digits and '-' in dot-separated labels)",
+      domain.chars().take(64).collect::<String>()
+    ))
+  }
 }
 
 /// Reads the options object a script passed (as JSON), refusing unknown keys and wrong types.
@@ -47,20 +82,19 @@ pub fn parse_options(json: &Json, for_delete: bool) -> Result<CookieOptions, Str
     match (key.as_str(), for_delete) {
       ("path", _) => {
         let p = v.as_str().ok_or_else(|| wrong("a string"))?;
-        if !p.starts_with('/') {
-          return Err("options.path must start with '/'".into());
-        }
-        o.path = attribute(p, "options.path")?;
+        check_path(p)?;
+        o.path = p.to_string();
       }
       ("domain", _) => {
         let d = v.as_str().ok_or_else(|| wrong("a string"))?;
-        o.domain = Some(attribute(d, "options.domain")?);
+        check_domain(d)?;
+        o.domain = Some(d.to_string());
       }
       ("maxAge", false) => {
         let n = v
           .as_f64()
-          .filter(|n| n.is_finite())
-          .ok_or_else(|| wrong("a finite number of milliseconds"))?;
+          .filter(|n| n.is_finite() && n.abs() <= MAX_AGE_MS)
+          .ok_or_else(|| wrong("a number of milliseconds, at most 400 days (34560000000)"))?;
         o.max_age = Some(n);
       }
       ("secure", false) => o.secure = v.as_bool().ok_or_else(|| wrong("a boolean"))?,
@@ -166,13 +200,23 @@ fn options_arg<'js>(
     Some(v) if !v.is_undefined() && !v.is_null() => copy_out(ctx, v, what)?,
     _ => return Ok(CookieOptions::default()),
   };
-  let json: Json = serde_json::from_str(&json).unwrap_or(Json::Null);
+  // copy_out made the text, and bounded its depth: it always parses.
+  let json: Json = crate::json::parse_value(&json)
+    .map_err(|e| Exception::throw_type(ctx, &format!("{what}: {e}")))?;
   parse_options(&json, for_delete).map_err(|e| Exception::throw_type(ctx, &format!("{what}: {e}")))
 }
 
 /// The latest change to a cookie replaces earlier ones with the same name, path and domain.
 fn record<'js>(ctx: &Ctx<'js>, state: &Shared, change: CookieChange) -> rquickjs::Result<()> {
-  let size = |c: &CookieChange| c.name.len() + c.value.as_ref().map_or(0, String::len) + 64;
+  // Every byte the host will hold and send counts: attributes as much as the value.
+  let size = |c: &CookieChange| {
+    let o = &c.options;
+    c.name.len()
+      + c.value.as_ref().map_or(0, String::len)
+      + o.path.len()
+      + o.domain.as_ref().map_or(0, String::len)
+      + 64
+  };
   let mut st = state.borrow_mut();
   let same = |c: &CookieChange| {
     c.name == change.name
@@ -222,12 +266,28 @@ mod tests {
     assert_eq!(o.max_age, Some(60000.0));
     assert_eq!(o.same_site, "strict");
     assert!(!o.http_only);
+    let o = parse_options(
+      &json!({"domain": ".Example.com", "path": "/a-b/c_d.e%20f", "maxAge": -1}),
+      false,
+    )
+    .unwrap();
+    assert_eq!(
+      (o.domain.as_deref(), o.path.as_str()),
+      (Some(".Example.com"), "/a-b/c_d.e%20f")
+    );
     for (bad, why) in [
       (json!({"expires": 1}), "not a cookie option"),
-      (json!({"maxAge": "1d"}), "finite number"),
+      (json!({"maxAge": "1d"}), "a number of milliseconds"),
       (json!({"path": "x"}), "start with '/'"),
       (json!({"path": "/a;b"}), "';'"),
-      (json!({"domain": "a\r\nb"}), "control"),
+      (json!({"path": "/é"}), "printable ASCII"),
+      (json!({"path": "/a\tb"}), "printable ASCII"),
+      (json!({"domain": "a\r\nb"}), "not a host name"),
+      (json!({"domain": "exa mple.com"}), "not a host name"),
+      (json!({"domain": "-a.com"}), "not a host name"),
+      (json!({"domain": "a..com"}), "not a host name"),
+      (json!({"maxAge": 1e300}), "at most 400 days"),
+      (json!({"maxAge": -1e300}), "at most 400 days"),
       (json!({"sameSite": "none"}), "requires secure"),
       (
         json!({"sameSite": "sometimes"}),

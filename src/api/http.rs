@@ -192,8 +192,9 @@ fn header_arg<'js>(
       &format!("{what}: headers must be an object of strings"),
     ));
   }
-  let json: Json = serde_json::from_str(&copy_out(ctx, headers, &format!("{what}: headers"))?)
-    .unwrap_or(Json::Null);
+  let json = copy_out(ctx, headers, &format!("{what}: headers"))?;
+  let json: Json = crate::json::parse_value(&json)
+    .map_err(|e| Exception::throw_type(ctx, &format!("{what}: headers: {e}")))?;
   let mut out: Vec<(String, String)> = Vec::new();
   for (name, value) in json.as_object().into_iter().flatten() {
     let value = match value {

@@ -37,6 +37,8 @@ pub struct ExecState {
   /// Set when the script ended itself (`redirect`, `send`, `json`) or was stopped; every later
   /// host call refuses, and the interrupt handler ends whatever is left.
   pub ended: bool,
+  /// Set while the host reads what the script threw (its getters may run): host calls refuse.
+  pub reporting: bool,
   /// Why the script was stopped from the host side, when it was.
   pub failure: Option<Failure>,
   pub http_requests: u32,
@@ -70,7 +72,9 @@ pub fn install<'js>(ctx: &Ctx<'js>, state: &Shared, host: &Object<'js>) -> rquic
 }
 
 /// Copies a script value out as JSON text, the way `JSON.stringify` would. `undefined` becomes
-/// `null`; what JSON cannot hold (a cycle, a BigInt, a function) throws a `TypeError` in the script.
+/// `null`; what JSON cannot hold (a cycle, a BigInt, a function, nesting deeper than
+/// `json::MAX_DEPTH`, a number past a double) throws a `TypeError` in the script, and a lone
+/// surrogate becomes U+FFFD (see `crate::json`).
 pub fn copy_out<'js>(ctx: &Ctx<'js>, value: Value<'js>, what: &str) -> rquickjs::Result<String> {
   if value.is_undefined() {
     return Ok("null".into());
@@ -85,7 +89,17 @@ pub fn copy_out<'js>(ctx: &Ctx<'js>, value: Value<'js>, what: &str) -> rquickjs:
     ));
   }
   match ctx.json_stringify(value) {
-    Ok(Some(s)) => rust_string(&s),
+    Ok(Some(s)) => {
+      let text = rust_string(&s)?;
+      match crate::json::well_formed(&text) {
+        Ok(std::borrow::Cow::Borrowed(_)) => Ok(text),
+        Ok(std::borrow::Cow::Owned(mended)) => Ok(mended),
+        Err(issue) => Err(Exception::throw_type(
+          ctx,
+          &format!("{what}: the value {issue}"),
+        )),
+      }
+    }
     Ok(None) => Ok("null".into()),
     Err(rquickjs::Error::Exception) => {
       let caught = ctx.catch();
@@ -141,7 +155,9 @@ fn throw_uncatchable<'js>(ctx: &Ctx<'js>) -> rquickjs::Error {
 /// Refuses a host call made after the script ended (from a `catch` or `finally` that still ran
 /// because the end came from a nested call).
 pub fn check_running<'js>(ctx: &Ctx<'js>, state: &Shared) -> rquickjs::Result<()> {
-  if state.borrow().ended {
+  let st = state.borrow();
+  if st.ended || st.reporting {
+    drop(st);
     return Err(throw_uncatchable(ctx));
   }
   Ok(())

@@ -11,12 +11,18 @@
   const apply = Reflect.apply;
   const call = (f, self, ...args) => apply(f, self, args);
 
-  function deepFreeze(value) {
-    if (value !== null && typeof value === 'object') {
-      freeze(value);
-      for (const k of keys(value)) deepFreeze(value[k]);
+  // Without recursion, so that a request nested as deep as the host allows freezes whole.
+  function deepFreeze(root) {
+    const pending = [root];
+    while (pending.length > 0) {
+      const value = pending[pending.length - 1];
+      pending.length--;
+      if (value !== null && typeof value === 'object') {
+        freeze(value);
+        for (const k of keys(value)) pending[pending.length] = value[k];
+      }
     }
-    return value;
+    return root;
   }
 
   // ---- console: Node's util.format rules, objects as JSON --------------------------------

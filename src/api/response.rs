@@ -11,12 +11,28 @@ use super::{
   Shared,
 };
 
+/// Percent-encodes every byte past ASCII.
+fn encode_non_ascii(s: &str) -> String {
+  let mut out = String::with_capacity(s.len());
+  for b in s.bytes() {
+    if b.is_ascii() {
+      out.push(b as char);
+    } else {
+      out.push_str(&format!("%{b:02X}"));
+    }
+  }
+  out
+}
+
 /// Statuses `redirect` accepts.
 pub const REDIRECT_STATUSES: [u16; 5] = [301, 302, 303, 307, 308];
 
 /// Header names that belong to the host: framing, connection management, cookies (use `cookie`)
-/// and CORS, which a page script must not open up.
-pub fn check_header(name: &str, value: &str) -> Result<String, String> {
+/// and CORS, which a page script must not open up. A `location` goes through the checks of
+/// `redirect()` (and is encoded as it encodes it), and a `refresh` may only reload the page, so
+/// that no header sends a visitor where `redirect()` would not. Returns the lower-cased name and
+/// the value to send.
+pub fn check_header(name: &str, value: &str) -> Result<(String, String), String> {
   if !is_token(name) {
     return Err(format!("{name:?} is not a valid header name"));
   }
@@ -33,16 +49,26 @@ pub fn check_header(name: &str, value: &str) -> Result<String, String> {
       "the {lower} header is set by the host, not by scripts{hint}"
     ));
   }
+  if lower == "location" {
+    let location =
+      check_redirect_target(value).map_err(|e| e.replacen("redirect: ", "the location: ", 1))?;
+    return Ok((lower, location));
+  }
+  if lower == "refresh" && !value.trim().bytes().all(|b| b.is_ascii_digit()) {
+    return Err("a refresh header may only reload the page (seconds, no URL); use redirect() to send the visitor elsewhere".into());
+  }
   if !is_field_value(value) {
     return Err(format!(
-      "the value of {lower} contains a control character (CR, LF, NUL or another)"
+      "the value of {lower} holds a control character or a character past U+00FF, which \
+       Node cannot send (percent-encode it)"
     ));
   }
-  Ok(lower)
+  Ok((lower, value.to_string()))
 }
 
 /// A redirect goes to a path on this site (`/…` but not `//…`) or to an absolute http(s) URL.
-/// Returns the `location` to send.
+/// Returns the `location` to send: characters past ASCII are percent-encoded as UTF-8, as
+/// browsers and Express do, so that the header can be written (`/日本` → `/%E6%97%A5%E6%9C%AC`).
 pub fn check_redirect_target(target: &str) -> Result<String, String> {
   // Browsers drop tabs and newlines from URLs and read '\' as '/', so "/\t/evil" and "/\evil"
   // would leave the site: refuse every control character and any backslash.
@@ -55,7 +81,7 @@ pub fn check_redirect_target(target: &str) -> Result<String, String> {
         "redirect: {target:?} is a protocol-relative URL; give a path or an absolute http(s) URL"
       ));
     }
-    return Ok(target.to_string());
+    return Ok(encode_non_ascii(target));
   }
   match url::Url::parse(target) {
     Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.has_host() => Ok(u.to_string()),
@@ -152,8 +178,9 @@ pub fn init<'js>(ctx: &Ctx<'js>, state: &Shared) -> rquickjs::Result<()> {
         &ctx,
         &code,
         "response.status: the code",
-        |n| (100..=599).contains(&n),
-        "an integer from 100 to 599",
+        // 1xx are interim answers that HTTP sends before a final one: never the page's answer.
+        |n| (200..=599).contains(&n),
+        "an integer from 200 to 599",
       )?;
       set_response(&ctx, &s, |r| r.status = Some(code))?;
       Ok(this.0)
@@ -175,7 +202,7 @@ pub fn init<'js>(ctx: &Ctx<'js>, state: &Shared) -> rquickjs::Result<()> {
         Some(n) => n.to_string(),
         None => string_arg(&ctx, &value, "response.setHeader: the value")?,
       };
-      let name = check_header(&name, &value)
+      let (name, value) = check_header(&name, &value)
         .map_err(|e| Exception::throw_type(&ctx, &format!("response.setHeader: {e}")))?;
       set_response(&ctx, &s, |r| {
         r.headers.insert(name, value);
@@ -242,6 +269,8 @@ mod tests {
       ("/a?next=/b#c", "/a?next=/b#c"),
       ("https://example.com/x", "https://example.com/x"),
       ("http://example.com", "http://example.com/"),
+      ("/日本?q=é", "/%E6%97%A5%E6%9C%AC?q=%C3%A9"),
+      ("https://example.com/é", "https://example.com/%C3%A9"),
     ] {
       assert_eq!(
         check_redirect_target(target).as_deref(),
@@ -269,11 +298,13 @@ mod tests {
 
   #[test]
   fn headers_that_belong_to_the_host_are_refused() {
-    assert_eq!(check_header("X-Custom", "1").as_deref(), Ok("x-custom"));
+    let name = |n: &str, v: &str| check_header(n, v).map(|(n, _)| n);
+    assert_eq!(name("X-Custom", "1").as_deref(), Ok("x-custom"));
     assert_eq!(
-      check_header("Content-Type", "text/plain").as_deref(),
+      name("Content-Type", "text/plain").as_deref(),
       Ok("content-type")
     );
+    assert_eq!(name("Refresh", "30").as_deref(), Ok("refresh"));
     for name in [
       "Set-Cookie",
       "content-length",
@@ -291,8 +322,17 @@ mod tests {
       ("bad name", "v"),
       ("", "v"),
       ("x:y", "v"),
+      ("x-note", "caf\u{e9} \u{20ac}"),
+      ("Location", "//evil.example/x"),
+      ("location", "javascript:alert(1)"),
+      ("Location", "/\\evil"),
+      ("refresh", "0; url=//evil.example"),
     ] {
       assert!(check_header(name, value).is_err(), "{name:?} {value:?}");
     }
+    assert_eq!(
+      check_header("Location", "/日本").unwrap(),
+      ("location".to_string(), "/%E6%97%A5%E6%9C%AC".to_string())
+    );
   }
 }

@@ -20,7 +20,8 @@ pub fn check_request_header(name: &str, value: &str) -> Result<String, String> {
   // CR, LF and NUL would split the request; the other controls are not valid in a header value.
   if !is_field_value(value) {
     return Err(format!(
-      "the value of {lower} contains a control character (CR, LF, NUL or another)"
+      "the value of {lower} holds a control character or a character past U+00FF \
+       (percent-encode it, or send it in the body)"
     ));
   }
   Ok(lower)
