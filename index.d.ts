@@ -256,6 +256,11 @@ export interface LogEntry {
 
 /** What a page answers, with the session and cookie changes its script made. */
 export interface PageResult {
+  /**
+   * `'render'` when the page rendered; `'redirect'` came from `redirect()`; `'send'` from
+   * `response.send()` or `response.json()`.
+   */
+  action: 'render' | 'redirect' | 'send'
   /** From `response.status()` or `redirect()`; otherwise 302 for a redirect and 200 for the rest. */
   status: number
   /**

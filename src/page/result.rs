@@ -17,6 +17,10 @@ pub const HTML: &str = "text/html; charset=utf-8";
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PageResult {
+  /// `'render'` when the page rendered; `'redirect'` came from `redirect()`; `'send'` from
+  /// `response.send()` or `response.json()`.
+  #[napi(ts_type = "'render' | 'redirect' | 'send'")]
+  pub action: String,
   /// From `response.status()` or `redirect()`; otherwise 302 for a redirect and 200 for the rest.
   pub status: u32,
   /// Lower-case names: those the script set, `location` for a redirect, and `content-type`
@@ -66,8 +70,10 @@ fn answer(r: Response, rendered: Option<String>) -> (u16, IndexMap<String, Strin
 impl PageResult {
   /// Builds the result; `rendered` is the page's body when it was rendered.
   pub fn new(out: ScriptOutput, rendered: Option<String>) -> PageResult {
+    let action = out.response.action.as_str().into();
     let (status, headers, body) = answer(out.response, rendered);
     PageResult {
+      action,
       status: status.into(),
       headers: headers.into_iter().collect(),
       body,
