@@ -268,6 +268,8 @@ export interface LogEntry {
 
 /** What a page answers, with the session and cookie changes its script made. */
 export interface PageResult {
+  /** How the script answered (`'render'` when the page rendered). */
+  action: Action
   /** From `response.status()` or `redirect()`; otherwise 302 for a redirect and 200 for the rest. */
   status: number
   /**

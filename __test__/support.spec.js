@@ -48,7 +48,10 @@ function basicAuth(username, password) {
   return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
 }
 
-describe('the loopback-only test network', () => {
+// Linux gives the suites a network namespace; macOS and Windows a sandbox or firewall (below).
+const onLinux = process.platform === 'linux';
+
+(onLinux ? describe : describe.skip)('the loopback-only test network', () => {
   it('marks the run as inside the namespace', () => {
     expect(process.env.BACKEND_SCRIPTS_LOOPBACK_ONLY).toBe('1');
   });
@@ -68,6 +71,20 @@ describe('the loopback-only test network', () => {
       socket.on('error', resolve);
     });
     expect(error.code).toBe('ENETUNREACH');
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+});
+
+(onLinux ? describe.skip : describe)('the confined test run', () => {
+  it('is refused at once when connecting to an address off the machine', async () => {
+    expect(process.env.BACKEND_SCRIPTS_LOOPBACK_ONLY).toBe('1');
+    const started = Date.now();
+    const error = await new Promise((resolve) => {
+      const socket = net.connect({ host: '192.0.2.1', port: 80 });
+      socket.on('connect', () => resolve(new Error('connected')));
+      socket.on('error', resolve);
+    });
+    expect(['EPERM', 'EACCES']).toContain(error.code);
     expect(Date.now() - started).toBeLessThan(1000);
   });
 });

@@ -1,27 +1,112 @@
-// Types of the package's entry point: the addon's exports (generated in ../index.d.ts) and the
-// Express middleware written in JavaScript beside this file.
+// Types of the package's entry point: the addon's exports (generated from the Rust sources in
+// ../index.d.ts), sharpened where the generator cannot say enough, and the JavaScript beside
+// this file: the Express middleware and ScriptError.
 
-import type { ErrorCode, LogEntry, ProxyConfig, RunOptions } from '../index'
+import type { NextFunction, Request, Response } from 'express'
+import type {
+  LogEntry,
+  PageResult as GeneratedPageResult,
+  ProxyConfig,
+  RunOptions,
+  ScriptContext,
+  ScriptResult as GeneratedScriptResult,
+} from '../index'
 
 export * from '../index'
+export { ScriptError, SCRIPT_ERROR_CODES } from './errors'
+export type { ScriptErrorCode } from './errors'
+
+/** What every {@link ScriptResult} has, whatever its `action`. */
+export type ScriptResultBase = Omit<GeneratedScriptResult, 'action' | 'status' | 'location' | 'body'>
+
+/** The script let the page render: it neither redirected nor sent a response. */
+export interface ScriptRenderResult extends ScriptResultBase {
+  action: 'render'
+  /** From `response.status()`; `null` when never set. */
+  status: number | null
+  location: null
+  body: null
+}
+
+/** The script called `redirect(url, status)`. */
+export interface ScriptRedirectResult extends ScriptResultBase {
+  action: 'redirect'
+  /** 301, 302 (the default), 303, 307 or 308. */
+  status: number
+  /** The target: a path on this site or an absolute http(s) URL. */
+  location: string
+  body: null
+}
+
+/** The script answered with `response.send(body)` or `response.json(value)`. */
+export interface ScriptSendResult extends ScriptResultBase {
+  action: 'send'
+  /** From `response.status()`; `null` when never set. */
+  status: number | null
+  location: null
+  /** The `send()` body (`''` when given none), or the JSON text of `json()`. */
+  body: string
+}
+
+/** The outcome of a successful execution; `action` tells which of the three it is. */
+export type ScriptResult = ScriptRenderResult | ScriptRedirectResult | ScriptSendResult
+
+/** What every {@link PageResult} has, whatever its `action`. */
+export type PageResultBase = Omit<GeneratedPageResult, 'action' | 'body'>
+
+/** The page rendered: `body` is the HTML. */
+export interface PageRenderResult extends PageResultBase {
+  action: 'render'
+  body: string
+}
+
+/** The page's script redirected: the `location` header is the target, and there is no body. */
+export interface PageRedirectResult extends PageResultBase {
+  action: 'redirect'
+  headers: Record<string, string> & { location: string }
+  body: ''
+}
+
+/** The page's script answered with `response.send()` or `response.json()`. */
+export interface PageSendResult extends PageResultBase {
+  action: 'send'
+  body: string
+}
+
+/** What a page answers, with the session and cookie changes its script made; `action` tells which answer it is. */
+export type PageResult = PageRenderResult | PageRedirectResult | PageSendResult
 
 /**
- * The `code` of an error `runBackendScript`, `renderPage` or the middleware fails with (see
- * `ErrorCode`, generated from the addon). Bad arguments reject with a `TypeError`/`RangeError`
- * whose code is `ERR_INVALID_ARG_TYPE` or `ERR_INVALID_ARG_VALUE` instead.
+ * Runs a page's backend script in a fresh, isolated QuickJS sandbox on the addon's own threads,
+ * and resolves with the variables, session and cookie changes and response action it produced.
+ *
+ * Rejects with a {@link ScriptError} (`ERR_SCRIPT_*`, with `line`, `column` where known, and
+ * `logs`) when the script fails, and with a `TypeError`/`RangeError` whose `code` is
+ * `ERR_INVALID_ARG_TYPE`/`ERR_INVALID_ARG_VALUE` for bad arguments.
  */
-export type ScriptErrorCode = ErrorCode
+export declare function runBackendScript(
+  source: string,
+  context?: ScriptContext | null,
+  proxyConfig?: ProxyConfig | null,
+  options?: RunOptions | null,
+): Promise<ScriptResult>
 
-/** The error a failed execution rejects with; its message says what happened in plain words. */
-export interface ScriptError extends Error {
-  code: ScriptErrorCode
-  /** 1-based line in the script's (or page's) own numbering, where known. */
-  line: number | null
-  /** 1-based column, where known. */
-  column: number | null
-  /** What the script printed before it failed. */
-  logs: LogEntry[]
-}
+/**
+ * Runs a page's `<script scope="backend">` blocks (in document order, as one execution in a fresh
+ * sandbox) and renders the rest of the page as a Jinja template with `var` bound to the script's
+ * variables, HTML-escaped. The blocks never appear in the output.
+ *
+ * Resolves with the response to send: a redirect, the body the script sent, or the rendered page.
+ * Rejects as {@link runBackendScript} does (with `line`/`column` in the page's own numbering), or
+ * with a {@link ScriptError} whose `code` is `ERR_PAGE_TEMPLATE`, and the page `line`, when the
+ * template does not compile, fails while rendering or runs out of its rendering budget.
+ */
+export declare function renderPage(
+  html: string,
+  context?: ScriptContext | null,
+  proxyConfig?: ProxyConfig | null,
+  options?: RunOptions | null,
+): Promise<PageResult>
 
 /** Options of {@link backendScripts}. Only `root` is required. */
 export interface BackendScriptsOptions {
@@ -50,13 +135,13 @@ export interface BackendScriptsOptions {
    * JSON values: site-wide settings such as the URL of an API, not secrets a script must not see.
    * @default null (none)
    */
-  variables?: Record<string, unknown> | ((req: any, res: any) => Record<string, unknown> | Promise<Record<string, unknown>>) | null
+  variables?: Record<string, unknown> | ((req: Request, res: Response) => Record<string, unknown> | Promise<Record<string, unknown>>) | null
   /**
    * Called with what a page's script printed with `console.*`, when it printed anything (whether
    * it succeeded or failed). Without it, script output is dropped.
    * @default null
    */
-  onLogs?: ((logs: LogEntry[], info: { page: string; req: any }) => void) | null
+  onLogs?: ((logs: LogEntry[], info: { page: string; req: Request }) => void) | null
   /**
    * The page a path ending in `/` serves.
    * @default 'index.html'
@@ -78,7 +163,7 @@ export interface BackendScriptsOptions {
 }
 
 /** An Express (4 or 5) middleware. */
-export type BackendScriptsMiddleware = (req: any, res: any, next: (error?: unknown) => void) => Promise<void>
+export type BackendScriptsMiddleware = (req: Request, res: Response, next: NextFunction) => Promise<void>
 
 /**
  * Express middleware that serves the pages under `options.root`: for every GET, HEAD or POST of a

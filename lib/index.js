@@ -1,9 +1,19 @@
 'use strict';
 
-// The package's entry point: everything the addon exports (runBackendScript, renderPage, …) and
-// the Express middleware.
+// The package's entry point: the addon's functions, the Express middleware and ScriptError.
+// Each export is assigned on its own so that Node's ESM loader sees every name
+// (`import { runBackendScript } from 'backend-scripts'`).
 
-const native = require('../index.js');
+const native = require('./binding.js');
 const { backendScripts } = require('./middleware.js');
+const { ScriptError, SCRIPT_ERROR_CODES } = require('./errors.js');
 
-module.exports = { ...native, backendScripts };
+exports.runBackendScript = native.runBackendScript;
+exports.renderPage = native.renderPage;
+exports.configure = native.configure;
+exports.executorStats = native.executorStats;
+exports.startEgressProxy = native.startEgressProxy;
+exports.EgressProxy = native.EgressProxy;
+exports.backendScripts = backendScripts;
+exports.ScriptError = ScriptError;
+exports.SCRIPT_ERROR_CODES = SCRIPT_ERROR_CODES;

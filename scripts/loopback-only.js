@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Runs a command in a fresh network namespace where only loopback is up, so
-// nothing it does (or any bug in it) can send a packet off this machine.
+// nothing it does (or any bug in it) can send a packet off this machine. On macOS, in a sandbox
+// that denies every network connection but loopback; on Windows, only once a firewall rule does
+// the same (the release workflow adds one). The tests' global setup checks it either way.
 // Usage: node scripts/loopback-only.js <command> [args…]
 'use strict';
 
@@ -20,6 +22,48 @@ const env = {
   // Resolve `jest` & co. as an npm script would; `ip` lives in sbin, often not on a user's PATH.
   PATH: [path.join(__dirname, '..', 'node_modules', '.bin'), process.env.PATH, '/usr/sbin', '/sbin'].join(path.delimiter),
 };
+
+// Runs the command as it is (inside whatever confines it) and exits as it does.
+function runConfined(file, fileArgs, options = {}) {
+  const child = spawn(file, fileArgs, { env, stdio: 'inherit', ...options });
+  process.on('SIGINT', () => {});
+  for (const signal of ['SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
+  child.on('error', (error) => {
+    console.error(`loopback-only: could not start ${file}: ${error.message}`);
+    process.exit(1);
+  });
+  child.on('exit', (code, signal) => process.exit(signal ? 128 + os.constants.signals[signal] : code));
+}
+
+if (process.platform === 'darwin') {
+  // Seatbelt: every network operation is denied except to and from loopback and local sockets.
+  const profile = [
+    '(version 1)',
+    '(allow default)',
+    '(deny network*)',
+    '(allow network* (local ip "localhost:*"))',
+    '(allow network* (remote ip "localhost:*"))',
+    '(allow network* (remote unix-socket))',
+  ].join('');
+  runConfined('sandbox-exec', ['-p', profile, command, ...args]);
+  return;
+}
+if (process.platform === 'win32') {
+  if (process.env.BACKEND_SCRIPTS_OUTBOUND_BLOCKED !== '1') {
+    console.error(
+      [
+        'loopback-only: Windows has no network namespaces, so the command was not run.',
+        'Block outbound connections of node.exe to every address but loopback with a firewall rule first',
+        '(see .github/workflows/release.yml), then set BACKEND_SCRIPTS_OUTBOUND_BLOCKED=1.',
+      ].join('\n'),
+    );
+    process.exit(1);
+  }
+  // npx and jest are .cmd scripts on Windows, which only a shell runs.
+  runConfined([command, ...args].join(' '), [], { shell: true });
+  return;
+}
+
 const bringUpLoopback = 'ip link set lo up';
 
 // Root can make a network namespace directly; anyone else needs a user namespace too.
@@ -44,16 +88,6 @@ if (!flags) {
   process.exit(1);
 }
 
-// unshare and sh both exec, so the child's pid is the command itself.
-const child = spawn('unshare', [...flags, '--', 'sh', '-c', `${bringUpLoopback} && exec "$@"`, 'sh', command, ...args], {
-  env,
-  stdio: 'inherit',
-});
-// Ctrl-C already reaches the child through the terminal's process group; forward the rest.
-process.on('SIGINT', () => {});
-for (const signal of ['SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
-child.on('error', (error) => {
-  console.error(`loopback-only: could not start unshare: ${error.message}`);
-  process.exit(1);
-});
-child.on('exit', (code, signal) => process.exit(signal ? 128 + os.constants.signals[signal] : code));
+// unshare and sh both exec, so the child's pid is the command itself. Ctrl-C already reaches it
+// through the terminal's process group; runConfined forwards the rest.
+runConfined('unshare', [...flags, '--', 'sh', '-c', `${bringUpLoopback} && exec "$@"`, 'sh', command, ...args]);

@@ -16,6 +16,8 @@ pub const HTML: &str = "text/html; charset=utf-8";
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PageResult {
+  /// How the script answered (`'render'` when the page rendered).
+  pub action: Action,
   /// From `response.status()` or `redirect()`; otherwise 302 for a redirect and 200 for the rest.
   pub status: u32,
   /// Lower-case names: those the script set, `location` for a redirect, and `content-type`
@@ -70,8 +72,10 @@ fn answer(r: Response, rendered: Option<String>) -> (u16, IndexMap<String, Strin
 impl PageResult {
   /// Builds the result; `rendered` is the page's body when it was rendered.
   pub fn new(out: ScriptOutput, rendered: Option<String>) -> PageResult {
+    let action = out.response.action;
     let (status, headers, body) = answer(out.response, rendered);
     PageResult {
+      action,
       status: status.into(),
       headers: headers.into_iter().collect(),
       body,

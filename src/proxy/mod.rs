@@ -267,10 +267,11 @@ fn decision_sink(env: &Env, options: Unknown) -> Result<Option<Sink>, ArgError> 
 /// The error `startEgressProxy` rejects with when it cannot listen, with the system's code.
 #[cfg_attr(test, allow(dead_code))] // reached only through napi's registration
 fn listen_error(env: &Env, listen: std::net::SocketAddr, e: std::io::Error) -> napi::Error {
-  let code = match e.raw_os_error() {
-    Some(libc::EADDRINUSE) => "EADDRINUSE",
-    Some(libc::EACCES) => "EACCES",
-    Some(libc::EADDRNOTAVAIL) => "EADDRNOTAVAIL",
+  // By kind, not by errno: Windows reports these as WSAE* numbers.
+  let code = match e.kind() {
+    std::io::ErrorKind::AddrInUse => "EADDRINUSE",
+    std::io::ErrorKind::PermissionDenied => "EACCES",
+    std::io::ErrorKind::AddrNotAvailable => "EADDRNOTAVAIL",
     _ => "ERR_EGRESS_PROXY_LISTEN",
   };
   let plain = e.to_string();

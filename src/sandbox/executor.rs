@@ -88,8 +88,7 @@ pub struct Execution {
   pub limits: Limits,
   pub started: Instant,
   pub wall_deadline: Instant,
-  clock: libc::clockid_t,
-  tid: libc::pid_t,
+  thread: clock::ThreadHandle,
   cpu_start: Duration,
   /// Who asked; the watchdog stops the execution when it is gone.
   pub caller: Caller,
@@ -116,15 +115,14 @@ struct SlotState {
 
 impl Execution {
   fn start(limits: Limits, settle: Settle, caller: Caller) -> Execution {
-    let clock = clock::current_thread_clock();
+    let thread = clock::ThreadHandle::current();
     let now = Instant::now();
     Execution {
       wall_deadline: now + limits.wall_time,
       limits,
       started: now,
-      clock,
-      tid: clock::current_tid(),
-      cpu_start: clock::cpu_time(clock),
+      cpu_start: thread.cpu_time(),
+      thread,
       caller,
       stop: AtomicU8::new(0),
       interrupt: AtomicI32::new(0),
@@ -142,7 +140,7 @@ impl Execution {
 
   /// CPU time this execution has used, readable from any thread.
   pub fn cpu_used(&self) -> Duration {
-    clock::cpu_time(self.clock).saturating_sub(self.cpu_start)
+    self.thread.cpu_time().saturating_sub(self.cpu_start)
   }
 
   /// Wall time spent holding a slot, i.e. running JavaScript rather than waiting.
@@ -463,7 +461,7 @@ impl Executor {
       Failure::WallTimeout { .. } => Stop::Wall,
       _ => Stop::Cpu,
     });
-    clock::demote(exec.tid);
+    exec.thread.demote();
     exec.settle(Err(ScriptError::new(failure, exec.logs_so_far())));
   }
 
