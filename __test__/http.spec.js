@@ -350,7 +350,7 @@ describe('header smuggling', () => {
     ['another control character', 'v\\u0001'],
   ])('is refused with a TypeError for %s in a value', async (_what, value) => {
     const [error] = await thrown([`() => http.get(${url()}, { 'x-a': '${value}' })`]);
-    expect(error).toEqual({ name: 'TypeError', message: expect.stringContaining('the value of x-a contains a control character') });
+    expect(error).toEqual({ name: 'TypeError', message: expect.stringContaining('the value of x-a holds a control character') });
     await expectNothingReachedProxy();
   });
 

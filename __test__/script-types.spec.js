@@ -10,7 +10,7 @@ const path = require('node:path');
 const { promisify } = require('node:util');
 
 const ROOT = path.join(__dirname, '..');
-const TSC = require.resolve('typescript/bin/tsc');
+const TSC = path.join(path.dirname(require.resolve('typescript/package.json')), 'bin', 'tsc');
 const run = promisify(execFile);
 
 // What the README recommends for a folder of scripts.
@@ -40,7 +40,7 @@ function project(files) {
  */
 async function typeCheck(dir, args) {
   const { stdout } = await run(process.execPath, [TSC, '--pretty', 'false', ...args], { cwd: dir }).catch((error) => {
-    if (typeof error.stdout !== 'string' || error.code !== 2) throw error; // 2: errors were reported
+    if (typeof error.stdout !== 'string' || ![1, 2].includes(error.code)) throw error; // errors were reported (1 from tsc 7, 2 before)
     return error;
   });
   return stdout
