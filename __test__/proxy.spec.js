@@ -200,9 +200,13 @@ describe('startEgressProxy', () => {
     });
   });
 
-  it('rejects with EADDRINUSE when the port is taken', async () => {
+  it('rejects with EADDRINUSE when the port, or the metrics port, is taken', async () => {
     const trap = await startTrap();
     await expect(startEgressProxy({ credentials: CREDENTIALS, listen: `127.0.0.1:${trap.port}` })).rejects.toMatchObject({
+      code: 'EADDRINUSE',
+      message: expect.stringContaining(`cannot listen on 127.0.0.1:${trap.port}`),
+    });
+    await expect(startEgressProxy({ credentials: CREDENTIALS, metricsListen: `127.0.0.1:${trap.port}` })).rejects.toMatchObject({
       code: 'EADDRINUSE',
       message: expect.stringContaining(`cannot listen on 127.0.0.1:${trap.port}`),
     });

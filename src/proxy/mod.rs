@@ -58,11 +58,10 @@ pub fn start(
   done: impl FnOnce(Resolver<EgressProxy>) + Send + 'static,
 ) {
   crate::io::runtime().spawn(async move {
-    let listen = settings.listen;
     let started = ProxyServer::start(settings, sink).await;
     done(Box::new(move |env| match started {
       Ok(server) => Ok(EgressProxy::new(server)),
-      Err(e) => Err(listen_error(&env, listen, e)),
+      Err((listen, e)) => Err(listen_error(&env, listen, e)),
     }));
   });
 }

@@ -82,15 +82,23 @@ pub struct StatsSnapshot {
 
 impl ProxyServer {
   /// Binds the listening socket (and the metrics listener) and starts accepting; must run on the
-  /// I/O runtime.
-  pub async fn start(mut config: ProxySettings, sink: Option<Sink>) -> io::Result<ProxyServer> {
+  /// I/O runtime. An error names the address that could not be listened on.
+  pub async fn start(
+    mut config: ProxySettings,
+    sink: Option<Sink>,
+  ) -> Result<ProxyServer, (SocketAddr, io::Error)> {
     let configured = (config.listen, config.metrics_listen);
-    let listener = TcpListener::bind(config.listen).await?;
-    config.listen = listener.local_addr()?;
+    let bind = |addr: SocketAddr| async move {
+      let listener = TcpListener::bind(addr).await.map_err(|e| (addr, e))?;
+      let bound = listener.local_addr().map_err(|e| (addr, e))?;
+      Ok::<_, (SocketAddr, io::Error)>((listener, bound))
+    };
+    let (listener, bound) = bind(config.listen).await?;
+    config.listen = bound;
     let admin = match config.metrics_listen {
       Some(addr) => {
-        let admin = TcpListener::bind(addr).await?;
-        config.metrics_listen = Some(admin.local_addr()?);
+        let (admin, bound) = bind(addr).await?;
+        config.metrics_listen = Some(bound);
         Some(admin)
       }
       None => None,
