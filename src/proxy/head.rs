@@ -99,6 +99,8 @@ pub struct HeadGuard<S> {
   out_at: usize,
   /// The start of the refused head, kept to name its request line.
   refused_start: Vec<u8>,
+  /// How much of `pending` has been searched for the end of a head.
+  scanned: usize,
 }
 
 impl<S> HeadGuard<S> {
@@ -112,6 +114,7 @@ impl<S> HeadGuard<S> {
       out: Vec::new(),
       out_at: 0,
       refused_start: Vec::new(),
+      scanned: 0,
     }
   }
 
@@ -154,7 +157,15 @@ impl<S> HeadGuard<S> {
           if self.pending.is_empty() {
             return !self.out.is_empty();
           }
-          match check_head(&self.pending, self.max_bytes) {
+          // Only the bytes not searched yet are searched (from 3 before, for a blank line cut in
+          // two), so a head sent a byte at a time costs linear time, not quadratic.
+          let from = self.scanned.saturating_sub(3);
+          self.scanned = self.pending.len();
+          let verdict = match head_end(&self.pending[from..]) {
+            None => Verdict::Partial,
+            Some(end) => check_head(&self.pending[..from + end], self.max_bytes),
+          };
+          match verdict {
             Verdict::Partial if self.pending.len() > self.max_bytes => {
               self.refused_start =
                 self.pending[..self.pending.len().min(SHOWN_TARGET * 2)].to_vec();
@@ -173,6 +184,7 @@ impl<S> HeadGuard<S> {
             }
             Verdict::Head { len, next } => {
               self.out.extend(self.pending.drain(..len));
+              self.scanned = 0;
               self.heads.passed.fetch_add(1, Ordering::Relaxed);
               self.state = next;
             }
@@ -221,8 +233,7 @@ fn head_end(bytes: &[u8]) -> Option<usize> {
 
 /// Judges the head at the start of `bytes`, as hyper would parse it, under the proxy's bounds.
 fn check_head(bytes: &[u8], max_bytes: usize) -> Verdict {
-  // Parsing only once the blank line is there keeps a trickled head from being parsed again
-  // and again.
+  // Parsed only once the blank line is there, so a trickled head is not parsed again and again.
   let Some(end) = head_end(bytes) else {
     return Verdict::Partial;
   };
@@ -543,6 +554,30 @@ mod tests {
     );
     assert_eq!(refused.method, "GET");
     assert!(refused.target.starts_with("http://a.example/bbbb"));
+  }
+
+  #[test]
+  fn a_head_sent_a_byte_at_a_time_is_read_in_linear_time() {
+    crate::io::runtime().block_on(async {
+      let (mut client, server) = tokio::io::duplex(16);
+      let mut guard = HeadGuard::new(server, 1 << 20, Arc::new(Heads::default()));
+      let head = format!(
+        "GET http://a.example/ HTTP/1.1\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(200_000)
+      );
+      let expected = head.clone();
+      tokio::spawn(async move {
+        for byte in head.as_bytes() {
+          client.write_all(&[*byte]).await.unwrap();
+        }
+      });
+      let started = std::time::Instant::now();
+      let mut seen = vec![0u8; expected.len()];
+      guard.read_exact(&mut seen).await.unwrap();
+      assert_eq!(seen, expected.as_bytes());
+      // Searching the whole head on every byte would take minutes here.
+      assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    });
   }
 
   #[test]
