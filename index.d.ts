@@ -19,6 +19,19 @@ export declare class EgressProxy {
   /** The port the proxy listens on. */
   get port(): number
   /**
+   * The URL of the metrics in the Prometheus text format, such as
+   * `http://127.0.0.1:9090/metrics`, when `metricsListen` was given; `null` otherwise.
+   */
+  get metricsUrl(): string | null
+  /**
+   * Puts new options in force at once, validated like `startEgressProxy`'s (a `TypeError` or
+   * `RangeError` naming the field, and the options in force stay as they were): credentials and
+   * their rules, lists, timeouts and limits. Requests and tunnels under way go on under the
+   * options they started with, and the counts behind each credential's rate limits carry over.
+   * `listen` and `metricsListen` cannot change; `onDecision` is the one given at start.
+   */
+  reload(options: EgressProxyOptions): void
+  /**
    * Stops accepting and releases the port at once, lets running requests and tunnels finish for
    * up to `shutdownTimeoutMs`, then cuts the rest. Resolves when everything is closed.
    */
@@ -81,16 +94,22 @@ export interface EgressDecision {
   /** Whether the proxy connected to the destination and relayed the exchange. */
   allowed: boolean
   /**
+   * Allowed only because the credential is in `report` mode: `rule` and `reason` say what its
+   * rules would have refused.
+   */
+  reported: boolean
+  /**
    * The status the client got: the destination's for a forwarded request, 200 for an opened
    * tunnel, the proxy's own for a refusal; 0 when the client went away first.
    */
   status: number
   /**
-   * Why it was not allowed, as a stable code: a policy rule (`blocked-address`, `blocked-host`,
-   * `denied-address`, `denied-host`, `invalid-url`, `invalid-authority`, `scheme`, `userinfo`) or
-   * one of the proxy's (`proxy-auth`, `own-address`, `tunnel-limit`, `bad-request`,
-   * `resolve-failed`, `resolve-timeout`, `connect-failed`, `connect-timeout`,
-   * `upstream-failed`, `client-closed`).
+   * Why it was not allowed (or, when `reported`, why it would not have been), as a stable code:
+   * a policy rule (`blocked-address`, `blocked-host`, `denied-address`, `denied-host`,
+   * `not-allowed-host`, `invalid-url`, `invalid-authority`, `scheme`, `userinfo`) or one of the
+   * proxy's (`proxy-auth`, `own-address`, `tunnel-limit`, `rate-limited`, `bad-request`,
+   * `header-too-large`, `resolve-failed`, `resolve-timeout`, `connect-failed`,
+   * `connect-timeout`, `upstream-failed`, `client-closed`).
    */
   rule: string | null
   /** The same in plain words: the body of the proxy's answer. */
@@ -114,7 +133,8 @@ export interface EgressProxyOptions {
   listen?: string
   /**
    * The Basic credentials clients must send in `Proxy-Authorization`; at least one pair.
-   * A user name may not contain `:`.
+   * A user name may not contain `:`. Each may carry its own rules (one credential per site
+   * makes the proxy a boundary between sites): see `ProxyCredential`.
    */
   credentials?: Array<ProxyCredential>
   /**
@@ -157,6 +177,13 @@ export interface EgressProxyOptions {
    */
   idleTimeoutMs?: number
   /**
+   * Where to serve the proxy's metrics in the Prometheus text format (`GET /metrics`) and a
+   * health check (`GET /healthz`), as `"ip:port"`: an admin listener without authentication,
+   * so keep it on loopback or a private interface. Scripts can never reach it through the proxy.
+   * @default none
+   */
+  metricsListen?: string
+  /**
    * How long `close()` lets running requests and tunnels finish before it cuts them.
    * @default 5000
    */
@@ -187,6 +214,11 @@ export interface EgressProxyOptions {
 export interface EgressProxyStats {
   requests: number
   allowed: number
+  /**
+   * Allowed requests that their credential's rules would have refused (`mode: 'report'`);
+   * also counted in `allowed`.
+   */
+  reported: number
   denied: number
   authFailures: number
   failed: number
@@ -340,10 +372,51 @@ export interface ProxyConfig {
   ca?: string
 }
 
-/** One pair of Basic credentials. */
+/**
+ * One pair of Basic credentials, and the rules of the client that uses them (a site): they
+ * narrow the proxy's policy for this credential alone and never relax it, in either mode.
+ */
 export interface ProxyCredential {
   username: string
   password: string
+  /**
+   * The only hosts this credential may reach: `api.example.com` is that name only,
+   * `*.example.com` is `example.com` and every name under it. A destination given as an IP
+   * address is then refused too. `[]` allows nothing (useful in `report` mode, to learn what a
+   * site calls).
+   * @default every host the proxy's policy allows
+   */
+  allowedHosts?: Array<string>
+  /**
+   * Host names refused for this credential on top of the proxy's `deniedHosts`.
+   * @default []
+   */
+  deniedHosts?: Array<string>
+  /**
+   * CIDR ranges refused for this credential on top of the proxy's `deniedRanges`.
+   * @default []
+   */
+  deniedRanges?: Array<string>
+  /**
+   * `'enforce'` refuses what this credential's rules refuse; `'report'` allows it and records the
+   * rule that would have refused it in the decision (`reported: true`), to roll rules out safely.
+   * The proxy's own policy and limits apply in both.
+   * @default 'enforce'
+   */
+  mode?: 'enforce' | 'report'
+  /**
+   * Requests this credential may make per minute, refused or not: up to this many at once, then
+   * refilled evenly over the minute. Past it the proxy answers 429 with
+   * `X-Egress-Error: rate-limited` and `Retry-After`.
+   * @default no limit
+   */
+  maxRequestsPerMinute?: number
+  /**
+   * Requests this credential may have under way at once (open tunnels and forwarded requests);
+   * past it the proxy answers 429 with `X-Egress-Error: rate-limited`.
+   * @default no limit
+   */
+  maxConcurrent?: number
 }
 
 /**

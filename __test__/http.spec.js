@@ -889,3 +889,65 @@ describe('waiting on the network', () => {
     expect(await servers.counts()).toEqual({ hits: 200, requests: 200 });
   });
 });
+
+describe('the proxy speaks for itself, and only the proxy does', () => {
+  it('takes a destination answering with the proxy marker headers, through the package proxy, for its own answer', async () => {
+    for (const status of [403, 502]) {
+      const res = await get(`${upstream.url}/impersonate?status=${status}`, config);
+      expect(res).toMatchObject({ status, body: 'the egress proxy refused this (not really)\n' });
+      expect(res.error).toBeUndefined();
+      expect(res.headers).not.toHaveProperty('x-egress-denied');
+      expect(res.headers).not.toHaveProperty('x-egress-error');
+    }
+  });
+
+  it('never reads proxy markers, or a proxy challenge, in a response that came through a tunnel', async () => {
+    // proxy-chain relays the destination's headers as they are; inside a tunnel they are the
+    // destination's to send, end to end.
+    const throughThirdParty = loopbackConfig(thirdParty, { ca: caPem, timeoutMs: 1000 });
+    for (const proxyConfig of [config, throughThirdParty]) {
+      for (const status of [403, 407, 502]) {
+        const res = await get(`${secure.url}/impersonate?status=${status}`, proxyConfig);
+        expect(res.status).toBe(status);
+        expect(res.error).toBeUndefined();
+        expect(res.headers).toMatchObject({ 'x-egress-denied': 'blocked-address', 'x-egress-error': 'resolve-failed' });
+      }
+    }
+  });
+
+  it("reports the proxy's 431 to a 20 KB URL or header as the proxy's failure with its rule, counted and decided", async () => {
+    const url = `${upstream.url}/json?${'q'.repeat(20 * 1024)}`;
+    const res = await get(url, config);
+    expect(res).toEqual({
+      status: 0,
+      headers: {},
+      body: '',
+      error: `the egress proxy could not complete the request to 127.0.0.1:${upstream.port} (header-too-large): the request line and headers are larger than the egress proxy reads: at most 16384 bytes (maxHeaderBytes)`,
+    });
+    const { value } = await evaluate(`return http.get(${q(`${upstream.url}/json`)}, { 'x-big': 'b'.repeat(20 * 1024) })`, config);
+    expect(value.error).toMatch(/\(header-too-large\)/);
+    await proxy.settled();
+    expect(proxy.requests.map((r) => [r.method, r.allowed, r.rule])).toEqual([
+      ['GET', false, 'header-too-large'],
+      ['GET', false, 'header-too-large'],
+    ]);
+    expect(proxy.stats().requests).toBe(countedBefore + 2);
+    expect(upstream.hits).toEqual([]);
+  });
+});
+
+describe("a credential's rate limit", () => {
+  it('fails the call past maxRequestsPerMinute with status 0 and the rule', async () => {
+    const limited = await startPackageProxy({ username: 'limited', credential: { maxRequestsPerMinute: 1 } });
+    try {
+      const { value } = await evaluate(`return [1, 2].map(() => http.get(${q(`${upstream.url}/json`)}))`, loopbackConfig(limited));
+      expect(value[0].status).toBe(200);
+      expect(value[1]).toMatchObject({
+        status: 0,
+        error: expect.stringMatching(/\(rate-limited\): too many requests .*"limited".*maxRequestsPerMinute/),
+      });
+    } finally {
+      await limited.close();
+    }
+  });
+});

@@ -428,3 +428,89 @@ describe('the seed token check, through the egress proxy', () => {
     expect(upstream.hits.some((hit) => hit.url === '/auth/validate' && hit.method === 'POST')).toBe(true);
   });
 });
+
+describe('proxy and limits as functions of the request: one process, many sites', () => {
+  let upstream;
+  let proxy;
+  let root;
+  const decisions = [];
+  // Each site has its own credentials at the proxy; the blog's forbid loopback.
+  const sites = {
+    'shop.test': { username: 'shop', password: 'shop-secret' },
+    'blog.test': { username: 'blog', password: 'blog-secret' },
+  };
+
+  beforeAll(async () => {
+    upstream = await startUpstream();
+    proxy = await startEgressProxy({
+      allowedRanges: ['127.0.0.0/8'],
+      credentials: [sites['shop.test'], { ...sites['blog.test'], deniedRanges: ['127.0.0.0/8'] }],
+      onDecision: (d) => decisions.push(d),
+    });
+    root = writePages({
+      'fetch.html': `<script scope="backend">
+  const res = http.get(getVariable('url'));
+  response.json({ status: res.status, error: res.error ?? null });
+</script>`,
+      'spin.html': '<script scope="backend">let i = 0; while (i < 3e6) i++; response.json({ i })</script>',
+    });
+  });
+
+  afterAll(async () => {
+    await proxy?.close();
+    await upstream?.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  const app = (options) => siteApp({ root, variables: { url: `${upstream.url}/json` }, ...options });
+  const proxyFor = (req) => ({ url: proxy.url, ...sites[req.hostname], allowedRanges: ['127.0.0.0/8'] });
+
+  it("sends each site's requests with its own credentials, under its own rules at the proxy", async () => {
+    const site = app({ proxy: proxyFor });
+    const shop = await request(site).get('/fetch').set('Host', 'shop.test');
+    expect(shop.body).toEqual({ status: 200, error: null });
+    const blog = await request(site).get('/fetch').set('Host', 'blog.test');
+    expect(blog.body.status).toBe(0);
+    expect(blog.body.error).toMatch(/the egress proxy refused the request to 127\.0\.0\.1:\d+: .*deniedRanges entry 127\.0\.0\.0\/8/);
+    for (let waited = 0; decisions.length < 2 && waited < 3000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(decisions.map((d) => [d.username, d.allowed, d.rule])).toEqual([
+      ['shop', true, null],
+      ['blog', false, 'denied-address'],
+    ]);
+  });
+
+  it('awaits an async function, and gives a site without a proxy no http at all', async () => {
+    const site = app({ proxy: async (req) => (req.hostname === 'shop.test' ? proxyFor(req) : null) });
+    expect((await request(site).get('/fetch').set('Host', 'shop.test')).body).toEqual({ status: 200, error: null });
+    const other = await request(site).get('/fetch').set('Host', 'other.test');
+    expect(other.status).toBe(500);
+    expect(other.body).toMatchObject({ code: 'ERR_SCRIPT_EXCEPTION', message: expect.stringContaining('http') });
+  });
+
+  it("holds each site's scripts to its own limits", async () => {
+    const site = app({ limits: async (req) => (req.hostname === 'blog.test' ? { cpuTimeMs: 10 } : { cpuTimeMs: 5000 }) });
+    expect((await request(site).get('/spin').set('Host', 'shop.test')).body).toEqual({ i: 3e6 });
+    const blog = await request(site).get('/spin').set('Host', 'blog.test');
+    expect(blog.status).toBe(500);
+    expect(blog.body.code).toBe('ERR_SCRIPT_TIMEOUT');
+  });
+
+  it('fails the page with a clear error when a function returns something else, and refuses other types up front', async () => {
+    const site = app({ limits: () => 'fast' });
+    const res = await request(site).get('/spin');
+    expect(res.status).toBe(500);
+    expect(res.body).toMatchObject({
+      code: 'ERR_INVALID_ARG_TYPE',
+      message: 'backendScripts: options.limits(req, res) must be a RunOptions object or null (or a promise of one). Received string',
+    });
+    const thrown = await request(app({ proxy: () => Promise.reject(new Error('no credentials for this site')) })).get('/fetch');
+    expect(thrown.body).toMatchObject({ message: 'no credentials for this site' });
+    expect(() => backendScripts({ root, proxy: 'http://proxy' })).toThrow(
+      expect.objectContaining({
+        code: 'ERR_INVALID_ARG_TYPE',
+        message: expect.stringContaining('a ProxyConfig object, a function or null'),
+      }),
+    );
+    expect(() => backendScripts({ root, limits: 5 })).toThrow(/options\.limits must be a RunOptions object, a function or null/);
+  });
+});

@@ -200,9 +200,13 @@ describe('startEgressProxy', () => {
     });
   });
 
-  it('rejects with EADDRINUSE when the port is taken', async () => {
+  it('rejects with EADDRINUSE when the port, or the metrics port, is taken', async () => {
     const trap = await startTrap();
     await expect(startEgressProxy({ credentials: CREDENTIALS, listen: `127.0.0.1:${trap.port}` })).rejects.toMatchObject({
+      code: 'EADDRINUSE',
+      message: expect.stringContaining(`cannot listen on 127.0.0.1:${trap.port}`),
+    });
+    await expect(startEgressProxy({ credentials: CREDENTIALS, metricsListen: `127.0.0.1:${trap.port}` })).rejects.toMatchObject({
       code: 'EADDRINUSE',
       message: expect.stringContaining(`cannot listen on 127.0.0.1:${trap.port}`),
     });
@@ -254,6 +258,7 @@ describe('the egress proxy with loopback allowed', () => {
       method: 'GET',
       target: url,
       allowed: true,
+      reported: false,
       status: 200,
       rule: null,
       reason: null,
@@ -346,6 +351,7 @@ describe('the egress proxy with loopback allowed', () => {
       'denied',
       'droppedDecisions',
       'failed',
+      'reported',
       'requests',
     ]);
   });
@@ -562,6 +568,7 @@ describe("the proxy's limits", () => {
     const proxy = await proxyWith({ allowedRanges: LOOPBACK, maxHeaderBytes: 2048 });
     const big = await rawGet(proxy.port, `${upstream.url}/json`, `Proxy-Authorization: ${AUTH}\r\nX-Padding: ${'a'.repeat(4096)}\r\n`);
     expect(big.status).toBe(431);
+    expect(big.headers['x-egress-error']).toBe('header-too-large');
     const small = await rawGet(proxy.port, `${upstream.url}/json`, `Proxy-Authorization: ${AUTH}\r\nX-Padding: ${'a'.repeat(1024)}\r\n`);
     expect(small.status).toBe(200);
   });
@@ -631,24 +638,25 @@ describe('close()', () => {
   });
 });
 
-describe('the command line', () => {
+/** Runs the proxy's command line; `out` and `err` collect its output. */
+function run(args) {
   const bin = path.join(__dirname, '..', 'bin', 'backend-scripts-proxy.js');
+  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.out = '';
+  child.err = '';
+  child.stdout.on('data', (part) => (child.out += part));
+  child.stderr.on('data', (part) => (child.err += part));
+  child.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  return child;
+}
+
+describe('the command line', () => {
   let dir;
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'egress-proxy-'));
     fs.writeFileSync(path.join(dir, 'credentials'), `# user:password\n\n${USER}:${PASSWORD}\nother:pa:ss\n`);
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-  function run(args) {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.out = '';
-    child.err = '';
-    child.stdout.on('data', (part) => (child.out += part));
-    child.stderr.on('data', (part) => (child.err += part));
-    child.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-    return child;
-  }
 
   it('starts, answers, logs each decision as a JSON line, and stops on SIGTERM', async () => {
     const child = run(['--listen', '127.0.0.1:0', '--credentials-file', path.join(dir, 'credentials'), '--allowed-range', '127.0.0.0/8']);
@@ -692,7 +700,7 @@ describe('the command line', () => {
   it('explains a missing or unreadable credentials file and exits with status 2', async () => {
     const none = run(['--listen', '127.0.0.1:0']);
     expect(await none.exited).toEqual({ code: 2, signal: null });
-    expect(none.err).toMatch(/--credentials-file is required/);
+    expect(none.err).toMatch(/--config or --credentials-file is required/);
     const missing = run(['--credentials-file', path.join(dir, 'nope')]);
     expect(await missing.exited).toEqual({ code: 2, signal: null });
     expect(missing.err).toMatch(/cannot read the credentials file/);
@@ -700,5 +708,399 @@ describe('the command line', () => {
     const bad = run(['--credentials-file', path.join(dir, 'bad')]);
     expect(await bad.exited).toEqual({ code: 2, signal: null });
     expect(bad.err).toMatch(/line 1 is not username:password/);
+  });
+});
+
+/** Sends several raw requests on one connection and resolves with every response read. */
+function rawExchange(port, text, count) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    let received = Buffer.alloc(0);
+    const timer = setTimeout(() => finish(), 3000);
+    const responses = () => {
+      const out = [];
+      let rest = received.toString('latin1');
+      while (rest.includes('\r\n\r\n')) {
+        const end = rest.indexOf('\r\n\r\n') + 4;
+        const head = rest.slice(0, end);
+        let length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
+        if (/transfer-encoding: chunked/i.test(head)) {
+          const last = rest.indexOf('0\r\n\r\n', end);
+          if (last < 0) break;
+          length = last + 5 - end;
+        }
+        if (rest.length < end + length) break;
+        out.push(parseResponse(rest.slice(0, end + length)));
+        rest = rest.slice(end + length);
+      }
+      return out;
+    };
+    const finish = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(responses());
+    };
+    socket.on('data', (part) => {
+      received = Buffer.concat([received, part]);
+      if (responses().length >= count) finish();
+    });
+    socket.on('error', reject);
+    socket.on('close', finish);
+    socket.write(text);
+  });
+}
+
+describe("the proxy's own answer to a request head it will not read", () => {
+  let proxy;
+  beforeAll(async () => {
+    proxy = await proxyWith({ allowedRanges: LOOPBACK });
+  });
+
+  it('answers a 20 KB URL with 431 and its rule, and counts and decides it', async () => {
+    const before = proxy.stats();
+    const res = await rawGet(proxy.port, `${upstream.url}/json?${'q'.repeat(20 * 1024)}`);
+    expect(res.status).toBe(431);
+    expect(res.headers['x-egress-error']).toBe('header-too-large');
+    expect(res.headers.connection).toBe('close');
+    expect(res.body).toBe('the request line and headers are larger than the egress proxy reads: at most 16384 bytes (maxHeaderBytes)\n');
+    const decision = await waitFor(() => proxy.decisions.find((d) => d.rule === 'header-too-large'));
+    expect(decision).toMatchObject({ method: 'GET', allowed: false, status: 431, username: null, address: null });
+    expect(decision.target).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/json\?q+…$/);
+    expect(decision.target.length).toBeLessThan(1100);
+    expect(proxy.stats()).toMatchObject({ requests: before.requests + 1, denied: before.denied + 1 });
+    expect(upstream.hits.some((hit) => hit.url.length > 20000)).toBe(false);
+  });
+
+  it('answers a 20 KB header and 101 header fields with 431, and a malformed head with 400, each marked', async () => {
+    const big = await rawGet(proxy.port, `${upstream.url}/json`, `Proxy-Authorization: ${AUTH}\r\nX-Big: ${'b'.repeat(20 * 1024)}\r\n`);
+    expect([big.status, big.headers['x-egress-error']]).toEqual([431, 'header-too-large']);
+    const fields = Array.from({ length: 101 }, (_, i) => `X-F${i}: 1\r\n`).join('');
+    const many = await rawGet(proxy.port, `${upstream.url}/json`, `Proxy-Authorization: ${AUTH}\r\n${fields}`);
+    expect([many.status, many.headers['x-egress-error']]).toEqual([431, 'header-too-large']);
+    expect(many.body).toMatch(/more header fields than the egress proxy reads: at most 100/);
+    const malformed = await rawGet(proxy.port, `${upstream.url}/json`, `Proxy-Authorization: ${AUTH}\r\nBad Header: 1\r\n`);
+    expect([malformed.status, malformed.headers['x-egress-error']]).toEqual([400, 'bad-request']);
+    const smuggle = await rawRequest(
+      proxy.port,
+      `POST ${upstream.url}/echo HTTP/1.1\r\nHost: x\r\nProxy-Authorization: ${AUTH}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+    );
+    expect([smuggle.status, smuggle.headers['x-egress-error']]).toEqual([400, 'bad-request']);
+    expect(smuggle.body).toMatch(/both Content-Length and Transfer-Encoding/);
+    await waitFor(() => proxy.decisions.filter((d) => ['header-too-large', 'bad-request'].includes(d.rule)).length >= 5);
+  });
+
+  it('reads each head of a kept-alive connection, past bodies that look like heads', async () => {
+    const body = `GET ${upstream.url}/json HTTP/1.1\r\n\r\n`;
+    const [posted, next, tooBig] = await rawExchange(
+      proxy.port,
+      `POST ${upstream.url}/echo HTTP/1.1\r\nHost: x\r\nProxy-Authorization: ${AUTH}\r\nContent-Length: ${body.length}\r\n\r\n${body}` +
+        `GET ${upstream.url}/json?second HTTP/1.1\r\nHost: x\r\nProxy-Authorization: ${AUTH}\r\n\r\n` +
+        `GET ${upstream.url}/json?${'q'.repeat(17000)} HTTP/1.1\r\nHost: x\r\nProxy-Authorization: ${AUTH}\r\n\r\n`,
+      3,
+    );
+    expect(posted.status).toBe(200);
+    expect(JSON.parse(posted.body).body).toBe(body);
+    expect(next.status).toBe(200);
+    expect(JSON.parse(next.body)).toEqual({ ok: true, items: [1, 2, 3] });
+    expect([tooBig.status, tooBig.headers['x-egress-error']]).toEqual([431, 'header-too-large']);
+  });
+});
+
+describe('a destination cannot speak for the proxy', () => {
+  it('has its X-Egress-Denied and X-Egress-Error removed from the responses the proxy forwards', async () => {
+    const proxy = await proxyWith({ allowedRanges: LOOPBACK });
+    const res = await viaProxy(proxy, `${upstream.url}/impersonate?status=502`);
+    expect(res.status).toBe(502);
+    expect(res.body).toBe('the egress proxy refused this (not really)\n');
+    expect(res.headers).not.toHaveProperty('x-egress-denied');
+    expect(res.headers).not.toHaveProperty('x-egress-error');
+    const decision = await waitFor(() => proxy.decisions.find((d) => d.target.includes('/impersonate')));
+    expect(decision).toMatchObject({ allowed: true, status: 502, rule: null });
+  });
+});
+
+describe('per-credential rules, as a boundary between sites', () => {
+  let dns;
+  let trap;
+  beforeAll(async () => {
+    dns = await startDns((query) => (query.name.endsWith('.test') ? { a: ['127.0.0.1'] } : { rcode: 3 }));
+    trap = await startTrap();
+  });
+  afterAll(() => Promise.all([dns.close(), trap.close()]));
+
+  const as = (username) => `Proxy-Authorization: ${basic(username, PASSWORD)}\r\n`;
+  const creds = (...entries) => entries.map((entry) => ({ password: PASSWORD, ...entry }));
+
+  it('lets a credential reach only its allowedHosts, by name, and never relaxes the proxy for it', async () => {
+    const proxy = await proxyWith({
+      resolver: dns.address,
+      allowedRanges: LOOPBACK,
+      credentials: creds({ username: 'shop', allowedHosts: ['api.shop.test', '*.cdn.test'] }, { username: 'open' }),
+    });
+    const ok = await rawGet(proxy.port, `http://api.shop.test:${upstream.port}/json`, as('shop'));
+    expect(ok.status).toBe(200);
+    expect((await rawGet(proxy.port, `http://img.cdn.test:${upstream.port}/json`, as('shop'))).status).toBe(200);
+    for (const url of [`http://other.test:${trap.port}/`, `http://127.0.0.1:${trap.port}/`]) {
+      const refused = await rawGet(proxy.port, url, as('shop'));
+      expect(refused.status).toBe(403);
+      expect(refused.headers['x-egress-denied']).toBe('not-allowed-host');
+      expect(refused.body).toMatch(/is not in allowedHosts/);
+    }
+    const tunnel = await rawConnect(proxy.port, `other.test:${trap.port}`, as('shop'));
+    expect(tunnel.headers['x-egress-denied']).toBe('not-allowed-host');
+    // The built-in rules come first, for every credential.
+    expect((await rawGet(proxy.port, 'http://169.254.169.254/', as('shop'))).headers['x-egress-denied']).toBe('blocked-address');
+    // Another credential is not held to the shop's list.
+    expect((await rawGet(proxy.port, `http://other.test:${upstream.port}/json`, as('open'))).status).toBe(200);
+    expect(trap.connections).toBe(0);
+  });
+
+  it("adds a credential's deniedHosts and deniedRanges to the proxy's", async () => {
+    const proxy = await proxyWith({
+      resolver: dns.address,
+      allowedRanges: LOOPBACK,
+      credentials: creds({ username: 'blog', deniedHosts: ['*.admin.test'], deniedRanges: ['127.0.0.2/32'] }, { username: 'open' }),
+    });
+    expect((await rawGet(proxy.port, `http://x.admin.test:${trap.port}/`, as('blog'))).headers['x-egress-denied']).toBe('denied-host');
+    const range = await rawGet(proxy.port, `http://127.0.0.2:${trap.port}/`, as('blog'));
+    expect(range.body).toBe('destination 127.0.0.2 is denied by the deniedRanges entry 127.0.0.2/32\n');
+    expect((await rawGet(proxy.port, `http://x.admin.test:${upstream.port}/json`, as('open'))).status).toBe(200);
+    expect(trap.connections).toBe(0);
+  });
+
+  it("in report mode allows what the credential's rules refuse and records the rule, but still enforces the proxy's", async () => {
+    const proxy = await proxyWith({
+      resolver: dns.address,
+      allowedRanges: LOOPBACK,
+      credentials: creds({ username: 'trial', allowedHosts: [], mode: 'report' }),
+    });
+    const res = await rawGet(proxy.port, `http://api.trial.test:${upstream.port}/json?report`, as('trial'));
+    expect(res.status).toBe(200);
+    const decision = await waitFor(() => proxy.decisions.find((d) => d.target.endsWith('?report')));
+    expect(decision).toMatchObject({
+      allowed: true,
+      reported: true,
+      status: 200,
+      rule: 'not-allowed-host',
+      reason: 'host "api.trial.test" is not in allowedHosts: only the names listed there may be reached',
+      username: 'trial',
+    });
+    const blocked = await rawGet(proxy.port, 'http://169.254.169.254/', as('trial'));
+    expect([blocked.status, blocked.headers['x-egress-denied']]).toEqual([403, 'blocked-address']);
+    expect(proxy.stats()).toMatchObject({ allowed: 1, reported: 1, denied: 1 });
+  });
+
+  it('answers 429 rate-limited past maxRequestsPerMinute, with Retry-After', async () => {
+    const proxy = await proxyWith({ allowedRanges: LOOPBACK, credentials: creds({ username: 'busy', maxRequestsPerMinute: 2 }) });
+    const statuses = [];
+    for (let i = 0; i < 2; i += 1) statuses.push((await rawGet(proxy.port, `${upstream.url}/json`, as('busy'))).status);
+    expect(statuses).toEqual([200, 200]);
+    const limited = await rawGet(proxy.port, `${upstream.url}/json`, as('busy'));
+    expect(limited.status).toBe(429);
+    expect(limited.headers['x-egress-error']).toBe('rate-limited');
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(29);
+    expect(limited.body).toMatch(/for the credential "busy": it may make 2 a minute \(maxRequestsPerMinute\)/);
+    const decision = await waitFor(() => proxy.decisions.find((d) => d.rule === 'rate-limited'));
+    expect(decision).toMatchObject({ allowed: false, status: 429, username: 'busy' });
+  });
+
+  it('answers 429 rate-limited past maxConcurrent, and admits again once one ends; report mode only records it', async () => {
+    const proxy = await proxyWith({
+      allowedRanges: LOOPBACK,
+      credentials: creds({ username: 'one', maxConcurrent: 1 }, { username: 'watched', maxConcurrent: 1, mode: 'report' }),
+    });
+    const authority = `127.0.0.1:${upstream.port}`;
+    const auth = (user) => ({ 'proxy-authorization': basic(user, PASSWORD) });
+    const first = await openTunnel(proxy, authority, auth('one'));
+    const second = await openTunnel(proxy, authority, auth('one'));
+    expect([first.status, second.status, second.headers['x-egress-error']]).toEqual([200, 429, 'rate-limited']);
+    second.socket.destroy();
+    first.socket.destroy();
+    await waitFor(() => proxy.stats().activeTunnels === 0);
+    const third = await openTunnel(proxy, authority, auth('one'));
+    expect(third.status).toBe(200);
+    third.socket.destroy();
+
+    const a = await openTunnel(proxy, authority, auth('watched'));
+    const b = await openTunnel(proxy, authority, auth('watched'));
+    expect([a.status, b.status]).toEqual([200, 200]);
+    a.socket.destroy();
+    b.socket.destroy();
+    const reported = await waitFor(() => proxy.decisions.find((d) => d.username === 'watched' && d.reported));
+    expect(reported).toMatchObject({ allowed: true, rule: 'rate-limited' });
+  });
+
+  it('names the field of a bad credential rule', async () => {
+    await expect(startEgressProxy({ credentials: [{ username: 'a', password: 'b', mode: 'audit' }] })).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARG_VALUE',
+      message: 'The "options.credentials[0].mode" argument must be "enforce" or "report". Received "audit"',
+    });
+    await expect(
+      startEgressProxy({
+        credentials: [
+          { username: 'a', password: 'b' },
+          { username: 'c', password: 'd', allowedHosts: ['10.0.0.1'] },
+        ],
+      }),
+    ).rejects.toMatchObject({ message: expect.stringContaining('"options.credentials[1]" argument is invalid: allowedHosts[0]') });
+    await expect(startEgressProxy({ credentials: [{ username: 'a', password: 'b', maxConcurrent: 0 }] })).rejects.toMatchObject({
+      name: 'RangeError',
+      message: expect.stringContaining('options.credentials[0].maxConcurrent'),
+    });
+  });
+});
+
+describe('metrics', () => {
+  it('serves decisions by credential and rule, bytes, durations and open tunnels in the Prometheus text format', async () => {
+    const proxy = await proxyWith({ allowedRanges: LOOPBACK, metricsListen: '127.0.0.1:0' });
+    expect(proxy.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    expect((await viaProxy(proxy, `${upstream.url}/json`)).status).toBe(200);
+    expect((await rawGet(proxy.port, 'http://169.254.169.254/')).status).toBe(403);
+    expect((await rawGet(proxy.port, `${upstream.url}/json`, `Proxy-Authorization: ${basic('intruder', 'x')}\r\n`)).status).toBe(407);
+    const tunnel = await openTunnel(proxy, `127.0.0.1:${upstream.port}`);
+    await waitFor(() => proxy.decisions.length >= 3);
+    const scrape = await fetch(proxy.metricsUrl);
+    expect(scrape.status).toBe(200);
+    expect(scrape.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+    const text = await scrape.text();
+    const lines = text.split('\n');
+    for (const line of [
+      '# TYPE egress_proxy_decisions_total counter',
+      `egress_proxy_decisions_total{credential="${USER}",outcome="allowed",rule=""} 1`,
+      `egress_proxy_decisions_total{credential="${USER}",outcome="denied",rule="blocked-address"} 1`,
+      'egress_proxy_decisions_total{credential="",outcome="auth-failure",rule="proxy-auth"} 1',
+      '# TYPE egress_proxy_request_duration_seconds histogram',
+      `egress_proxy_request_duration_seconds_count{credential="${USER}",kind="forward"} 2`,
+      `egress_proxy_open_connections{credential="${USER}",kind="tunnel"} 1`,
+    ]) {
+      expect(lines).toContain(line);
+    }
+    expect(text).toMatch(new RegExp(`egress_proxy_bytes_total\\{credential="${USER}",direction="down"\\} [1-9]\\d*`));
+    expect(text).not.toContain('intruder');
+    tunnel.socket.destroy();
+    expect(await (await fetch(proxy.metricsUrl.replace('/metrics', '/healthz'))).text()).toBe('ok\n');
+    expect((await fetch(proxy.metricsUrl.replace('/metrics', '/'))).status).toBe(404);
+    // Scripts cannot read them through the proxy.
+    const own = await rawGet(proxy.port, proxy.metricsUrl);
+    expect([own.status, own.headers['x-egress-denied']]).toEqual([403, 'own-address']);
+  });
+});
+
+describe('reload()', () => {
+  it('puts new credentials and rules in force at once, and keeps open tunnels', async () => {
+    const proxy = await proxyWith({ allowedRanges: LOOPBACK });
+    const tunnel = await openTunnel(proxy, `127.0.0.1:${upstream.port}`);
+    expect(tunnel.status).toBe(200);
+    proxy.reload({ allowedRanges: LOOPBACK, credentials: [{ username: 'next', password: 'n3w' }] });
+    expect((await viaProxy(proxy, `${upstream.url}/json`)).status).toBe(407);
+    const next = await viaProxy(proxy, `${upstream.url}/json`, { headers: { 'proxy-authorization': basic('next', 'n3w') } });
+    expect(next.status).toBe(200);
+    // The tunnel opened before still carries a request.
+    tunnel.socket.write('GET /json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const answer = await new Promise((resolve) => {
+      let text = '';
+      tunnel.socket.on('data', (part) => (text += part)).on('close', () => resolve(text));
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 200 OK/);
+    expect(answer).toContain('"items":[1,2,3]');
+  });
+
+  it('refuses bad options with the field named, and keeps those in force', async () => {
+    const proxy = await proxyWith({ allowedRanges: LOOPBACK });
+    expect(() => proxy.reload({ credentials: [{ username: 'x', password: 'y', mode: 'loud' }] })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining('options.credentials[0].mode') }),
+    );
+    expect(() => proxy.reload({ credentials: CREDENTIALS, listen: '127.0.0.1:1' })).toThrow(
+      /options\.listen.*cannot change while the proxy runs/,
+    );
+    expect(() => proxy.reload(null)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect((await viaProxy(proxy, `${upstream.url}/json`)).status).toBe(200);
+  });
+});
+
+describe('the command line with --config', () => {
+  let dir;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'egress-proxy-config-'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const write = (name, value) => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, typeof value === 'string' ? value : JSON.stringify(value, null, 2));
+    return file;
+  };
+
+  it('reads credentials with their rules from the file, serves metrics, and reloads on SIGHUP without dropping a tunnel', async () => {
+    const config = write('proxy.json', {
+      listen: '127.0.0.1:0',
+      allowedRanges: LOOPBACK,
+      credentials: [{ username: 'shop', password: 'p1', maxRequestsPerMinute: 100 }],
+    });
+    const child = run(['--config', config, '--metrics-listen', '127.0.0.1:0']);
+    try {
+      const port = Number((await waitFor(() => /\(port (\d+)\)/.exec(child.err), 10000))[1]);
+      const metricsUrl = (await waitFor(() => /metrics at (\S+)/.exec(child.err)))[1];
+      const proxy = { port };
+      const as = (user, password) => ({ headers: { 'proxy-authorization': basic(user, password) } });
+      expect((await viaProxy(proxy, `${upstream.url}/json`, as('shop', 'p1'))).status).toBe(200);
+      const tunnel = await openTunnel(proxy, `127.0.0.1:${upstream.port}`, as('shop', 'p1').headers);
+      expect(tunnel.status).toBe(200);
+
+      // A bad file keeps the configuration in force, and says why.
+      write('proxy.json', { listen: '127.0.0.1:0', credentials: [{ username: 'shop', password: 'p1', mode: 'audit' }] });
+      child.kill('SIGHUP');
+      await waitFor(() => child.err.includes('not reloaded'));
+      expect(child.err).toContain(`configuration not reloaded, the previous one stays in force: ${config}: "credentials[0].mode" must be`);
+      write('proxy.json', '{ "credentials": [');
+      child.kill('SIGHUP');
+      await waitFor(() => child.err.includes('is not valid JSON'));
+      expect((await viaProxy(proxy, `${upstream.url}/json`, as('shop', 'p1'))).status).toBe(200);
+
+      // A good one is in force at once.
+      write('proxy.json', {
+        listen: '127.0.0.1:0',
+        allowedRanges: LOOPBACK,
+        credentials: [{ username: 'blog', password: 'p2', deniedRanges: ['127.0.0.0/8'] }],
+      });
+      child.kill('SIGHUP');
+      await waitFor(() => child.err.includes('configuration reloaded'));
+      expect((await viaProxy(proxy, `${upstream.url}/json`, as('shop', 'p1'))).status).toBe(407);
+      const denied = await viaProxy(proxy, `${upstream.url}/json`, as('blog', 'p2'));
+      expect([denied.status, denied.headers['x-egress-denied']]).toEqual([403, 'denied-address']);
+
+      // The tunnel opened under the old configuration still works.
+      tunnel.socket.write('GET /json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      const answer = await new Promise((resolve) => {
+        let text = '';
+        tunnel.socket.on('data', (part) => (text += part)).on('close', () => resolve(text));
+      });
+      expect(answer).toMatch(/^HTTP\/1\.1 200 OK/);
+
+      let metrics = '';
+      for (let tries = 0; tries < 50 && !metrics.includes('credential="shop",outcome="allowed",rule=""} 3'); tries += 1) {
+        metrics = await (await fetch(metricsUrl)).text();
+        await sleep(50);
+      }
+      // Two forwarded requests and the tunnel, once it closed.
+      expect(metrics).toContain('egress_proxy_decisions_total{credential="shop",outcome="allowed",rule=""} 3');
+      expect(metrics).toContain('egress_proxy_decisions_total{credential="blog",outcome="denied",rule="denied-address"} 1');
+      child.kill('SIGTERM');
+      expect(await child.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('refuses a file it cannot use at start, naming the file and the field, with status 2', async () => {
+    const bad = run(['--config', write('bad.json', { credentials: [{ username: 'a', password: 'b', allowedHosts: ['a.*.example'] }] })]);
+    expect(await bad.exited).toEqual({ code: 2, signal: null });
+    expect(bad.err).toMatch(/bad\.json: "credentials\[0\]" is invalid: allowedHosts\[0\] is not a host name or a "\*\.domain" pattern/);
+    const both = run(['--config', write('creds.json', { credentials: CREDENTIALS }), '--credentials-file', write('c', 'a:b\n')]);
+    expect(await both.exited).toEqual({ code: 2, signal: null });
+    expect(both.err).toMatch(/has credentials and --credentials-file gives them too/);
+    const notJson = run(['--config', write('x.json', 'listen: 1')]);
+    expect(await notJson.exited).toEqual({ code: 2, signal: null });
+    expect(notJson.err).toMatch(/x\.json is not valid JSON/);
   });
 });

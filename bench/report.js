@@ -105,7 +105,46 @@ function targets(results) {
   add('6. big script: second run ≥ 5× faster than the first', warm, times(warm), warm >= 5);
   const req = ours('require');
   add('7. require() of the package < 20 ms', req?.ms, `${ms(req?.ms)} ms`, req?.ms < 20);
+  for (const workers of [1, 2]) {
+    const ratio = endToEndRatio(results.endToEnd, workers);
+    add(
+      `8. end to end, ${workers} app process${workers > 1 ? 'es' : ''}: trivial-script page ≥ 50% of the static page's requests/s`,
+      ratio,
+      ratio === undefined ? 'n/a' : `${(ratio * 100).toFixed(0)}%`,
+      ratio >= 0.5,
+    );
+  }
   return list;
+}
+
+/** The figures of one page with `workers` app processes, from the end-to-end run. */
+const endToEndRow = (e2e, workers, page) => e2e?.rows.find((r) => r.workers === workers && r.page === page);
+
+/** Requests/s of the trivial-script page over the static page's. */
+function endToEndRatio(e2e, workers) {
+  const [trivial, floor] = [endToEndRow(e2e, workers, 'trivial'), endToEndRow(e2e, workers, 'static')];
+  return trivial && floor ? trivial.perSec / floor.perSec : undefined;
+}
+
+/** The end-to-end table: each page, with 1 and 2 app processes side by side. */
+function endToEndTable(e2e, labels) {
+  const workers = [...new Set(e2e.rows.map((r) => r.workers))];
+  const header = ['page', ...workers.flatMap((w) => [`${w} process${w > 1 ? 'es' : ''}: req/s`, 'p50 ms', 'p99 ms'])];
+  const rows = labels.map(({ id, label }) => [
+    label,
+    ...workers.flatMap((w) => {
+      const r = endToEndRow(e2e, w, id);
+      return r ? [fmt(r.perSec, 0), String(r.p50), String(r.p99)] : ['failed', '', ''];
+    }),
+  ]);
+  rows.push([
+    '**trivial-script page / static page**',
+    ...workers.flatMap((w) => {
+      const ratio = endToEndRatio(e2e, w);
+      return [ratio === undefined ? 'n/a' : `**${(ratio * 100).toFixed(0)}%**`, '', ''];
+    }),
+  ]);
+  return table(header, rows);
 }
 
 function report(results) {
@@ -202,6 +241,15 @@ function report(results) {
       ].filter(Boolean),
     ),
   );
+
+  const e2e = results.endToEnd;
+  if (e2e) {
+    out.push(
+      `\n**end to end** (autocannon, ${e2e.connections} connections for ${e2e.seconds} s per row, to Express with backendScripts() on ` +
+        `loopback; the app processes share one port through node:cluster; the seed page's upstream answers after ${e2e.upstreamMs} ms)\n`,
+    );
+    out.push(endToEndTable(e2e, require('./e2e').PAGES));
+  }
 
   out.push(`\n**targets${results.mode === 'smoke' ? ' — smoke counts, indicative only' : ''}**\n`);
   out.push(

@@ -3,7 +3,8 @@
 
 // The benchmark: backend-scripts against the sandboxes users would pick instead, every
 // engine on this machine in this run, a fresh isolated environment per execution for each, every
-// result checked. Prints the tables (Markdown) and writes bench/results/latest.json.
+// result checked; then end to end, Express with backendScripts() under autocannon (bench/e2e.js).
+// Prints the tables (Markdown) and writes bench/results/latest.json.
 //
 //   node --no-node-snapshot --expose-gc bench/run.js [--smoke] [--rounds N] [--backend N] ...
 //
@@ -26,6 +27,7 @@ const { parseArgs } = require('node:util');
 const W = require('./workloads');
 const M = require('./measure');
 const { machine, report } = require('./report');
+const { endToEnd } = require('./e2e');
 
 const FULL = {
   rounds: 5,
@@ -39,6 +41,8 @@ const FULL = {
   throughput: 4000,
   window: 8,
   require: 10,
+  e2e: 8,
+  connections: 32,
 };
 const SMOKE = {
   rounds: 1,
@@ -52,6 +56,8 @@ const SMOKE = {
   throughput: 200,
   window: 8,
   require: 2,
+  e2e: 1,
+  connections: 4,
 };
 const HELP = `usage: node bench/run.js [--smoke] [--<count> N …] [--out FILE]
 counts (full / --smoke): ${Object.keys(FULL)
@@ -248,6 +254,11 @@ async function main() {
   log('require() time');
   await attempt('require', ours, async () => requireTime(ourRoot, params.require));
   servers.stop();
+  log(`end to end: ${params.e2e} s per page, ${params.connections} connections`);
+  await attempt('e2e', ours, async () => {
+    results.endToEnd = await endToEnd({ connections: params.connections, seconds: params.e2e, warmupSeconds: smoke ? 1 : 2, log });
+    return {};
+  });
 
   results.rounds = rounds;
   results.figures = summarize(rounds);

@@ -122,8 +122,8 @@ function partOf(pageLine, script) {
 /**
  * A gate in front of the egress proxy for the playground's scripts: an HTTP forward proxy that
  * passes requests for `allowedOrigin` on to the egress proxy (which judges them again) and
- * refuses everything else, the way the egress proxy refuses (403 with X-Egress-Denied), so that
- * scripts see the refusal as an `error`.
+ * refuses everything else, the way the egress proxy refuses (403 with X-Egress-Denied and a rule
+ * the client knows, `not-allowed-host`), so that scripts see the refusal as an `error`.
  */
 function startGate({ egressUrl, egressCredentials, allowedOrigin }) {
   const own = { username: 'playground', password: crypto.randomBytes(16).toString('hex') };
@@ -151,13 +151,13 @@ function startGate({ egressUrl, egressCredentials, allowedOrigin }) {
       return refuse(
         res,
         403,
-        { 'x-egress-denied': 'playground' },
+        { 'x-egress-denied': 'not-allowed-host' },
         `the playground's scripts may reach only the demo's token API (${allowedOrigin})`,
       );
     }
     const length = Number(req.headers['content-length'] ?? 0);
     if (req.headers['transfer-encoding'] !== undefined || !(length <= MAX_SENT_BYTES)) {
-      return refuse(res, 403, { 'x-egress-denied': 'playground' }, `the playground's scripts may send at most ${MAX_SENT_BYTES} bytes`);
+      return refuse(res, 400, { 'x-egress-error': 'bad-request' }, `the playground's scripts may send at most ${MAX_SENT_BYTES} bytes`);
     }
     const headers = { ...req.headers, 'proxy-authorization': upstreamAuth };
     for (const name of ['connection', 'keep-alive', 'proxy-connection']) delete headers[name];
@@ -176,7 +176,7 @@ function startGate({ egressUrl, egressCredentials, allowedOrigin }) {
   server.on('connect', (req, socket) => {
     socket.on('error', () => {});
     socket.end(
-      `HTTP/1.1 403 Forbidden\r\nx-egress-denied: playground\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n` +
+      `HTTP/1.1 403 Forbidden\r\nx-egress-denied: not-allowed-host\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n` +
         `the playground's scripts may reach only the demo's token API (${allowedOrigin})`,
     );
   });

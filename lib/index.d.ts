@@ -120,15 +120,19 @@ export interface BackendScriptsOptions {
   root: string
   /**
    * The egress proxy scripts' `http.get`/`http.post` calls go through. Without it (`null`),
-   * `http` is `undefined` in the scripts.
+   * `http` is `undefined` in the scripts. A function of the request and response (it may be
+   * async) gives each request its own: one process serving many sites gives each site its own
+   * proxy credentials, and so its own rules at the proxy. It is called for every page served; a
+   * value other than an object or `null` fails the page with `ERR_INVALID_ARG_TYPE`.
    * @default null
    */
-  proxy?: ProxyConfig | null
+  proxy?: ProxyConfig | null | ((req: any, res: any) => ProxyConfig | null | Promise<ProxyConfig | null>)
   /**
-   * Limits of each page's script (CPU time, wall-clock time, memory, stack, output).
+   * Limits of each page's script (CPU time, wall-clock time, memory, stack, output), or a function
+   * of the request and response that returns them (it may be async), for limits per site.
    * @default null (the defaults of RunOptions)
    */
-  limits?: RunOptions | null
+  limits?: RunOptions | null | ((req: any, res: any) => RunOptions | null | Promise<RunOptions | null>)
   /**
    * Variables every page starts with (scripts read them with `getVariable`, templates as `var.…`),
    * or a function of the request and response that returns them (it may be async). They must be

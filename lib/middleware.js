@@ -36,9 +36,13 @@ async function serve(req, res, config, pages) {
   if (!page) return false;
   let result;
   try {
-    const variables = typeof config.variables === 'function' ? await config.variables(req, res) : config.variables;
+    const [variables, proxy, limits] = await Promise.all([
+      typeof config.variables === 'function' ? config.variables(req, res) : config.variables,
+      perRequest(config.proxy, 'options.proxy', 'a ProxyConfig object or null', req, res),
+      perRequest(config.limits, 'options.limits', 'a RunOptions object or null', req, res),
+    ]);
     const context = { request: requestOf(req, config), session: sessionOf(req), variables: variables ?? {} };
-    result = await renderPage(page.html, context, config.proxy, config.limits);
+    result = await renderPage(page.html, context, proxy, limits);
   } catch (error) {
     if (config.onLogs && error?.logs?.length > 0) config.onLogs(error.logs, { page: page.file, req });
     throw pageError(error, page.file);
@@ -88,8 +92,12 @@ function validate(options) {
   if (!fs.statSync(realRoot).isDirectory()) {
     throw Object.assign(new Error(`backendScripts: root ${JSON.stringify(root)} is not a folder`), { code: 'ERR_INVALID_ARG_VALUE' });
   }
-  if (proxy !== null && typeof proxy !== 'object') throw typeError('options.proxy', 'a ProxyConfig object or null', proxy);
-  if (limits !== null && typeof limits !== 'object') throw typeError('options.limits', 'a RunOptions object or null', limits);
+  if (proxy !== null && typeof proxy !== 'object' && typeof proxy !== 'function') {
+    throw typeError('options.proxy', 'a ProxyConfig object, a function or null', proxy);
+  }
+  if (limits !== null && typeof limits !== 'object' && typeof limits !== 'function') {
+    throw typeError('options.limits', 'a RunOptions object, a function or null', limits);
+  }
   if (variables !== null && typeof variables !== 'object' && typeof variables !== 'function') {
     throw typeError('options.variables', 'an object, a function or null', variables);
   }
@@ -106,6 +114,17 @@ function validate(options) {
     throw typeError('options.sessionCookieName', 'a non-empty string', sessionCookieName);
   }
   return { root: realRoot, proxy, limits, variables, index, extensions: extensions.map((e) => `.${e}`), sessionCookieName, onLogs };
+}
+
+/**
+ * An option that may be a function of the request (so that one process serves many sites, each
+ * with its own proxy credentials and limits): its value for this request, checked.
+ */
+async function perRequest(option, name, expected, req, res) {
+  if (typeof option !== 'function') return option;
+  const value = (await option(req, res)) ?? null;
+  if (typeof value !== 'object' || Array.isArray(value)) throw typeError(`${name}(req, res)`, `${expected} (or a promise of one)`, value);
+  return value;
 }
 
 function typeError(name, expected, received) {

@@ -514,9 +514,10 @@ mod tests {
           "number options document a numeric @default"
         );
       } else {
+        // A credential's rate limits have no default: none is no limit.
         assert_eq!(
           other,
-          Vec::<String>::new(),
+          ["max_requests_per_minute", "max_concurrent"],
           "number options document a numeric @default"
         );
       }

@@ -9,6 +9,14 @@ pub const DENIED_HEADER: &str = "x-egress-denied";
 /// On every other answer the proxy gives itself: a [`ProxyRule`] code.
 pub const ERROR_HEADER: &str = "x-egress-error";
 
+/// Whether a response can carry the proxy's markers at all: only an answer to a request the
+/// proxy itself received in the clear (a plain `http://` request). A response read through a
+/// CONNECT tunnel (`https://`) is the destination's, end to end, whatever headers it has; the
+/// proxy strips both markers from the responses it forwards.
+pub fn may_carry_markers(scheme: &str) -> bool {
+  scheme == "http"
+}
+
 /// The proxy's own reasons for answering a request itself, beside the policy's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProxyRule {
@@ -18,8 +26,12 @@ pub enum ProxyRule {
   OwnAddress,
   /// The client holds too many upstream connections (429).
   TunnelLimit,
-  /// Not a forward-proxy request the proxy can serve (400).
+  /// The credential used its `maxRequestsPerMinute` or `maxConcurrent` (429).
+  RateLimited,
+  /// Not a forward-proxy request the proxy can serve, or not valid HTTP/1.1 (400).
   BadRequest,
+  /// The request line and headers are larger than `maxHeaderBytes` (431).
+  HeaderTooLarge,
   /// The destination's name does not resolve (502).
   ResolveFailed,
   /// The destination's name did not resolve in time (504).
@@ -35,11 +47,13 @@ pub enum ProxyRule {
 }
 
 impl ProxyRule {
-  pub const ALL: [ProxyRule; 10] = [
+  pub const ALL: [ProxyRule; 12] = [
     ProxyRule::ProxyAuth,
     ProxyRule::OwnAddress,
     ProxyRule::TunnelLimit,
+    ProxyRule::RateLimited,
     ProxyRule::BadRequest,
+    ProxyRule::HeaderTooLarge,
     ProxyRule::ResolveFailed,
     ProxyRule::ResolveTimeout,
     ProxyRule::ConnectFailed,
@@ -54,7 +68,9 @@ impl ProxyRule {
       ProxyRule::ProxyAuth => "proxy-auth",
       ProxyRule::OwnAddress => "own-address",
       ProxyRule::TunnelLimit => "tunnel-limit",
+      ProxyRule::RateLimited => "rate-limited",
       ProxyRule::BadRequest => "bad-request",
+      ProxyRule::HeaderTooLarge => "header-too-large",
       ProxyRule::ResolveFailed => "resolve-failed",
       ProxyRule::ResolveTimeout => "resolve-timeout",
       ProxyRule::ConnectFailed => "connect-failed",

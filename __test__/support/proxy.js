@@ -9,17 +9,18 @@ const { startEgressProxy } = require('../..');
 
 /**
  * Starts the package's egress proxy with one pair of credentials, allowing 127.0.0.0/8 (so it
- * can reach the loopback test servers) unless `options.allowedRanges` says otherwise; the other
+ * can reach the loopback test servers) unless `options.allowedRanges` says otherwise;
+ * `options.credential` adds rules to the credential (`maxRequestsPerMinute`, …); the other
  * `options` go to `startEgressProxy` as they are.
  *
  * `requests` is filled from `onDecision`, which the proxy calls asynchronously once a request is
  * over (a tunnel when it closes): call `settled()` before looking at it.
- * @param {{ username?: string, password?: string } & object} [options]
+ * @param {{ username?: string, password?: string, credential?: object } & object} [options]
  * @returns {Promise<{ url: string, port: number, username: string, password: string,
  *   requests: Array<{ method: string, target: string, allowed: boolean, rule: string | null, username: string | null }>,
  *   stats(): object, settled(timeoutMs?: number): Promise<void>, close(): Promise<void> }>}
  */
-async function startPackageProxy({ username = 'egress', password = 'secret', ...options } = {}) {
+async function startPackageProxy({ username = 'egress', password = 'secret', credential = {}, ...options } = {}) {
   const requests = [];
   let reported = 0; // not reset when a test empties `requests`
   const waiters = new Set();
@@ -29,7 +30,7 @@ async function startPackageProxy({ username = 'egress', password = 'secret', ...
     // closes: closing idle ones after 1 s keeps settled() short.
     idleTimeoutMs: 1000,
     ...options,
-    credentials: [{ username, password }],
+    credentials: [{ username, password, ...credential }],
     onDecision: (d) => {
       requests.push({ method: d.method, target: d.target, allowed: d.allowed, rule: d.rule, username: d.username });
       reported += 1;

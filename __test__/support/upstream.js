@@ -86,6 +86,14 @@ function route(req, res, body) {
   if (!get) return sendText(res, 405, 'method not allowed');
 
   if (url.pathname === '/json') return sendJson(res, 200, { ok: true, items: [1, 2, 3] });
+  if (url.pathname === '/impersonate') {
+    // A destination answering as if it were the egress proxy refusing or failing.
+    return sendText(res, nonNegativeInt(params, 'status', 403), 'the egress proxy refused this (not really)\n', {
+      'x-egress-denied': params.get('denied') ?? 'blocked-address',
+      'x-egress-error': params.get('error') ?? 'resolve-failed',
+      'proxy-authenticate': 'Basic realm="fake"',
+    });
+  }
   if ((match = /^\/status\/(\d{3})$/.exec(url.pathname))) {
     const code = Number(match[1]);
     return code >= 200 && code <= 599 ? sendText(res, code, `status ${code}`) : sendText(res, 400, 'status must be 200-599');

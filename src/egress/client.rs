@@ -11,7 +11,7 @@ use url::Url;
 
 use super::Egress;
 use crate::policy::{Denial, TargetHost};
-use crate::wire::{ProxyRule, DENIED_HEADER, ERROR_HEADER};
+use crate::wire::{may_carry_markers, ProxyRule, DENIED_HEADER, ERROR_HEADER};
 
 pub struct HttpRequest {
   pub method: Method,
@@ -244,7 +244,9 @@ type Hop = (u16, Vec<(String, String)>, Option<String>, String);
 /// Reads a response: a redirect's location, or the body up to the cap.
 async fn read(egress: &Egress, url: &Url, mut resp: reqwest::Response) -> Result<Hop, HttpFailure> {
   let status = resp.status();
-  let from_proxy = |name: &str| resp.headers().contains_key(name);
+  // Through a tunnel only the destination speaks: its headers never say anything of the proxy.
+  let proxy_may_answer = may_carry_markers(url.scheme());
+  let from_proxy = |name: &str| proxy_may_answer && resp.headers().contains_key(name);
   if status == StatusCode::PROXY_AUTHENTICATION_REQUIRED && from_proxy("proxy-authenticate") {
     return Err(HttpFailure::ProxyAuth);
   }
@@ -252,6 +254,7 @@ async fn read(egress: &Egress, url: &Url, mut resp: reqwest::Response) -> Result
     resp
       .headers()
       .get(name)
+      .filter(|_| proxy_may_answer)
       .and_then(|v| v.to_str().ok())
       .map(str::to_owned)
   };
@@ -304,7 +307,8 @@ async fn read(egress: &Egress, url: &Url, mut resp: reqwest::Response) -> Result
 
 /// What an answer the egress proxy marked as its own means for the script; `None` when it is the
 /// destination's. Our proxy marks refusals by the policy with [`DENIED_HEADER`] and its other
-/// answers with [`ERROR_HEADER`] (see `crate::wire`).
+/// answers with [`ERROR_HEADER`] (see `crate::wire`), and strips both from the responses it
+/// forwards; the caller passes markers only from a response that did not come through a tunnel.
 fn proxy_answer(
   status: u16,
   denied: Option<&str>,

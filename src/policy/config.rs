@@ -29,10 +29,9 @@ pub enum PolicyError {
     entry: String,
     network: IpNet,
   },
-  #[error(
-    "deniedHosts[{index}] is not a host name or a \"*.domain\" pattern: {entry:?} ({reason})"
-  )]
+  #[error("{field}[{index}] is not a host name or a \"*.domain\" pattern: {entry:?} ({reason})")]
   InvalidHostPattern {
+    field: &'static str,
     index: usize,
     entry: String,
     reason: String,
@@ -63,13 +62,46 @@ impl EgressPolicy {
     Ok(EgressPolicy {
       allowed_ranges: parse_ranges("allowedRanges", allowed_ranges)?,
       denied_ranges: parse_ranges("deniedRanges", denied_ranges)?,
-      denied_hosts: denied_hosts
-        .iter()
-        .enumerate()
-        .map(|(index, entry)| parse_host_pattern(index, entry))
-        .collect::<Result<_, _>>()?,
+      denied_hosts: parse_host_patterns("deniedHosts", denied_hosts)?,
+      allowed_hosts: Vec::new(),
     })
   }
+
+  /// This policy narrowed by the lists of one client (the proxy's per-credential policy):
+  /// `denied_ranges` and `denied_hosts` are added to this policy's, and with `allowed_hosts` only
+  /// a host name that one of its entries matches passes at all (an address literal never does).
+  /// Nothing is lifted: the result refuses everything `self` refuses, by the same rules.
+  pub fn narrowed(
+    &self,
+    allowed_hosts: Option<&[String]>,
+    denied_ranges: &[String],
+    denied_hosts: &[String],
+  ) -> Result<Self, PolicyError> {
+    let mut narrowed = self.clone();
+    narrowed
+      .denied_ranges
+      .extend(parse_ranges("deniedRanges", denied_ranges)?);
+    narrowed
+      .denied_hosts
+      .extend(parse_host_patterns("deniedHosts", denied_hosts)?);
+    if let Some(allowed) = allowed_hosts {
+      narrowed
+        .allowed_hosts
+        .push(parse_host_patterns("allowedHosts", allowed)?);
+    }
+    Ok(narrowed)
+  }
+}
+
+fn parse_host_patterns(
+  field: &'static str,
+  entries: &[String],
+) -> Result<Vec<HostPattern>, PolicyError> {
+  entries
+    .iter()
+    .enumerate()
+    .map(|(index, entry)| parse_host_pattern(field, index, entry))
+    .collect()
 }
 
 fn parse_ranges(field: &'static str, entries: &[String]) -> Result<Vec<IpNet>, PolicyError> {
@@ -102,8 +134,13 @@ fn parse_range(field: &'static str, index: usize, entry: &str) -> Result<IpNet, 
   })
 }
 
-fn parse_host_pattern(index: usize, entry: &str) -> Result<HostPattern, PolicyError> {
+fn parse_host_pattern(
+  field: &'static str,
+  index: usize,
+  entry: &str,
+) -> Result<HostPattern, PolicyError> {
   let invalid = |reason: &str| PolicyError::InvalidHostPattern {
+    field,
     index,
     entry: entry.to_owned(),
     reason: reason.to_owned(),
@@ -119,7 +156,11 @@ fn parse_host_pattern(index: usize, entry: &str) -> Result<HostPattern, PolicyEr
   let name = match Host::parse(name).map_err(|err| invalid(&err.to_string()))? {
     Host::Domain(name) => name,
     Host::Ipv4(_) | Host::Ipv6(_) => {
-      return Err(invalid("it is an IP address; list it in deniedRanges"))
+      return Err(invalid(if field == "deniedHosts" {
+        "it is an IP address; list it in deniedRanges"
+      } else {
+        "it is an IP address; only host names can be listed"
+      }))
     }
   };
   let name = normalize(&name);

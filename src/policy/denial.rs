@@ -21,6 +21,7 @@ use std::net::IpAddr;
 /// | `userinfo` | a user name, password or `@` in the authority |
 /// | `blocked-host` | a host name the built-in rules refuse (`localhost`, `*.internal`, …) |
 /// | `denied-host` | a host name matched by a configured `deniedHosts` entry |
+/// | `not-allowed-host` | a host not matched by any entry of a configured `allowedHosts` list |
 /// | `blocked-address` | an address in a built-in special-purpose range not lifted by `allowedRanges` |
 /// | `denied-address` | an address in a configured `deniedRanges` entry |
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +44,9 @@ pub enum Denial {
   },
   #[error("host \"{host}\" is denied by the deniedHosts entry \"{pattern}\"")]
   DeniedHost { host: String, pattern: String },
+  /// An allowlist is configured and the host (a name, or an address literal) is not on it.
+  #[error("host \"{host}\" is not in allowedHosts: only the names listed there may be reached")]
+  NotAllowedHost { host: String },
   #[error("destination {ip} is blocked: {range}")]
   BlockedAddress {
     ip: IpAddr,
@@ -54,13 +58,14 @@ pub enum Denial {
 
 impl Denial {
   /// Every code [`Denial::rule`] can return.
-  pub const RULES: [&'static str; 8] = [
+  pub const RULES: [&'static str; 9] = [
     "invalid-url",
     "invalid-authority",
     "scheme",
     "userinfo",
     "blocked-host",
     "denied-host",
+    "not-allowed-host",
     "blocked-address",
     "denied-address",
   ];
@@ -86,6 +91,7 @@ impl Denial {
       Denial::Userinfo => "userinfo",
       Denial::BlockedHost { .. } => "blocked-host",
       Denial::DeniedHost { .. } => "denied-host",
+      Denial::NotAllowedHost { .. } => "not-allowed-host",
       Denial::BlockedAddress { .. } => "blocked-address",
       Denial::DeniedAddress { .. } => "denied-address",
     }
@@ -116,6 +122,9 @@ mod tests {
       Denial::DeniedHost {
         host: "a.example".into(),
         pattern: "a.example".into(),
+      },
+      Denial::NotAllowedHost {
+        host: "b.example".into(),
       },
       Denial::BlockedAddress {
         ip: "10.0.0.1".parse().unwrap(),

@@ -15,7 +15,7 @@ pub use denial::Denial;
 pub use host::{classify_host, HostRule};
 pub use target::{Target, TargetHost};
 
-use host::HostPattern;
+use host::{normalize as normalize_name, HostPattern};
 use ipnet::IpNet;
 use std::net::IpAddr;
 use url::Url;
@@ -34,7 +34,9 @@ use url::Url;
 ///    `allowed_ranges` never lifts, then the configured `denied_hosts`;
 /// 3. an address (literal, or resolved) is not in `denied_ranges`, then not
 ///    in a built-in special-purpose range ([`classify_addr`]) unless it is in
-///    `allowed_ranges`.
+///    `allowed_ranges`;
+/// 4. when the policy was [narrowed](Self::narrowed) with `allowedHosts`, the host is a
+///    name that list matches (an address literal never is).
 ///
 /// `Default` is the built-in rules alone.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -42,6 +44,8 @@ pub struct EgressPolicy {
   allowed_ranges: Vec<IpNet>,
   denied_ranges: Vec<IpNet>,
   denied_hosts: Vec<HostPattern>,
+  /// Allowlists a host must pass, each of them; none means every host the rules above allow.
+  allowed_hosts: Vec<Vec<HostPattern>>,
 }
 
 impl EgressPolicy {
@@ -98,7 +102,15 @@ impl EgressPolicy {
 
   fn check_host(&self, host: &TargetHost) -> Result<(), Denial> {
     let name = match host {
-      TargetHost::Ip(ip) => return self.check_addr(*ip),
+      TargetHost::Ip(ip) => {
+        self.check_addr(*ip)?;
+        if !self.allowed_hosts.is_empty() {
+          return Err(Denial::NotAllowedHost {
+            host: ip.to_string(),
+          });
+        }
+        return Ok(());
+      }
       TargetHost::Domain(name) => name,
     };
     if let Some(rule) = classify_host(name) {
@@ -111,6 +123,15 @@ impl EgressPolicy {
       return Err(Denial::DeniedHost {
         host: name.clone(),
         pattern: pattern.to_string(),
+      });
+    }
+    if !self
+      .allowed_hosts
+      .iter()
+      .all(|list| list.iter().any(|p| p.matches(name)))
+    {
+      return Err(Denial::NotAllowedHost {
+        host: normalize_name(name).to_owned(),
       });
     }
     Ok(())
@@ -403,6 +424,66 @@ mod tests {
         .to_string(),
       "host \"git.corp.example\" is denied by the deniedHosts entry \"*.corp.example\""
     );
+  }
+
+  #[test]
+  fn a_narrowed_policy_allows_only_listed_hosts_and_refuses_all_the_base_refuses() {
+    let base = policy(&["127.0.0.0/8"], &[], &["*.corp.example"]);
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let narrowed = base
+      .narrowed(
+        Some(&strings(&["api.example.com", "*.cdn.example"])),
+        &strings(&["8.8.8.0/24"]),
+        &strings(&["old.cdn.example"]),
+      )
+      .unwrap();
+    let rows = [
+      ("https://api.example.com/", "allowed"),
+      ("https://API.EXAMPLE.COM./", "allowed"),
+      ("https://v2.api.example.com/", "not-allowed-host"),
+      ("https://cdn.example/", "allowed"),
+      ("https://img.cdn.example/", "allowed"),
+      ("https://old.cdn.example/", "denied-host"),
+      ("https://example.org/", "not-allowed-host"),
+      // An address literal is never on a list of names, and the base's rules come first.
+      ("http://93.184.216.34/", "not-allowed-host"),
+      ("http://127.0.0.1:3000/", "not-allowed-host"),
+      ("http://10.0.0.1/", "blocked-address"),
+      ("http://localhost/", "blocked-host"),
+      ("http://git.corp.example/", "denied-host"),
+    ];
+    for (url, expected) in rows {
+      assert_eq!(rule(narrowed.check_url(url)), expected, "{url}");
+    }
+    assert_eq!(rule(narrowed.check_addr(ip("8.8.8.8"))), "denied-address");
+    assert_eq!(narrowed.check_addr(ip("127.0.0.1")), Ok(()));
+    assert_eq!(
+      rule(narrowed.check_authority("example.org:443")),
+      "not-allowed-host"
+    );
+    assert_eq!(
+      narrowed
+        .check_url("https://example.org/")
+        .unwrap_err()
+        .to_string(),
+      "host \"example.org\" is not in allowedHosts: only the names listed there may be reached"
+    );
+    // Narrowed again, a host must be on both lists.
+    let twice = narrowed
+      .narrowed(Some(&strings(&["img.cdn.example"])), &[], &[])
+      .unwrap();
+    assert_eq!(rule(twice.check_url("https://img.cdn.example/")), "allowed");
+    assert_eq!(
+      rule(twice.check_url("https://api.example.com/")),
+      "not-allowed-host"
+    );
+    // An empty list allows nothing; no list leaves the base as it was.
+    let none = base.narrowed(Some(&[]), &[], &[]).unwrap();
+    assert_eq!(
+      rule(none.check_url("https://api.example.com/")),
+      "not-allowed-host"
+    );
+    assert_eq!(base.narrowed(None, &[], &[]).unwrap(), base);
   }
 
   #[test]

@@ -8,15 +8,20 @@ use std::net::{IpAddr, SocketAddr};
 
 use tokio::net::TcpStream;
 
+use super::access::Judge;
 use super::dns;
 use super::options::ProxySettings;
 use super::refusal::Refusal;
 use crate::policy::{Target, TargetHost};
 
 /// Resolves and judges `target`; the addresses returned all passed the policy.
-pub async fn resolve(config: &ProxySettings, target: &Target) -> Result<Vec<SocketAddr>, Refusal> {
+pub async fn resolve(
+  config: &ProxySettings,
+  judge: &mut Judge<'_>,
+  target: &Target,
+) -> Result<Vec<SocketAddr>, Refusal> {
   let name = match &target.host {
-    TargetHost::Ip(ip) => return judge(config, &[*ip], target.port),
+    TargetHost::Ip(ip) => return judge_all(config, judge, &[*ip], target.port),
     TargetHost::Domain(name) => name,
   };
   let failed = |reason: String| Refusal::ResolveFailed {
@@ -43,16 +48,24 @@ pub async fn resolve(config: &ProxySettings, target: &Target) -> Result<Vec<Sock
   if ips.is_empty() {
     return Err(failed("the name has no IPv4 or IPv6 address".into()));
   }
-  judge(config, &ips, target.port)
+  judge_all(config, judge, &ips, target.port)
 }
 
 /// Every address must pass: one blocked answer refuses the whole name.
-fn judge(config: &ProxySettings, ips: &[IpAddr], port: u16) -> Result<Vec<SocketAddr>, Refusal> {
+fn judge_all(
+  config: &ProxySettings,
+  judge: &mut Judge<'_>,
+  ips: &[IpAddr],
+  port: u16,
+) -> Result<Vec<SocketAddr>, Refusal> {
   let mut addrs: Vec<SocketAddr> = Vec::with_capacity(ips.len());
   for &ip in ips {
-    config.policy.check_addr(ip).map_err(Refusal::Policy)?;
+    judge.check(|policy| policy.check_addr(ip))?;
     let addr = SocketAddr::new(ip, port);
-    if targets_listener(addr, config.listen) {
+    if config
+      .own_addresses()
+      .any(|own| targets_listener(addr, own))
+    {
       return Err(Refusal::OwnAddress { addr });
     }
     if !addrs.contains(&addr) {
@@ -63,7 +76,11 @@ fn judge(config: &ProxySettings, ips: &[IpAddr], port: u16) -> Result<Vec<Socket
 }
 
 /// Connects to the first of `addrs` that accepts, within the connect timeout overall.
-pub async fn connect(config: &ProxySettings, addrs: &[SocketAddr]) -> Result<TcpStream, Refusal> {
+pub async fn connect(
+  config: &ProxySettings,
+  judge: &mut Judge<'_>,
+  addrs: &[SocketAddr],
+) -> Result<TcpStream, Refusal> {
   let deadline = tokio::time::Instant::now() + config.connect_timeout;
   let mut last = None;
   for &addr in addrs {
@@ -86,11 +103,11 @@ pub async fn connect(config: &ProxySettings, addrs: &[SocketAddr]) -> Result<Tcp
         let peer = stream.peer_addr().ok();
         // The socket is bound to the address that was judged; judge it as connected anyway.
         if let Some(peer) = peer {
-          config
-            .policy
-            .check_addr(peer.ip())
-            .map_err(Refusal::Policy)?;
-          if connected_to_listener(local, peer, config.listen) {
+          judge.check(|policy| policy.check_addr(peer.ip()))?;
+          if config
+            .own_addresses()
+            .any(|own| connected_to_listener(local, peer, own))
+          {
             return Err(Refusal::OwnAddress { addr: peer });
           }
         }
@@ -180,6 +197,12 @@ mod tests {
     ));
   }
 
+  /// Judges `ips` as the test config's only credential.
+  fn judge(c: &ProxySettings, ips: &[IpAddr], port: u16) -> Result<Vec<SocketAddr>, Refusal> {
+    let mut judge = Judge::new(&c.policy, &c.access[0]);
+    judge_all(c, &mut judge, ips, port)
+  }
+
   #[test]
   fn one_blocked_address_refuses_the_whole_answer() {
     let c = config(&[], "127.0.0.1:3128");
@@ -209,12 +232,26 @@ mod tests {
   }
 
   #[test]
+  fn the_metrics_listener_is_the_proxy_too() {
+    let mut c = config(&["127.0.0.0/8"], "127.0.0.1:3128");
+    c.metrics_listen = Some(sock("127.0.0.1:9090"));
+    let ips: Vec<IpAddr> = vec!["127.0.0.1".parse().unwrap()];
+    assert_eq!(
+      judge(&c, &ips, 9090),
+      Err(Refusal::OwnAddress {
+        addr: sock("127.0.0.1:9090")
+      })
+    );
+  }
+
+  #[test]
   fn a_literal_address_is_judged_without_resolving() {
     crate::io::runtime().block_on(async {
       let c = config(&[], "127.0.0.1:3128");
       let target = c.policy.check_authority("93.184.216.34:443").unwrap();
+      let mut judge = Judge::new(&c.policy, &c.access[0]);
       assert_eq!(
-        resolve(&c, &target).await,
+        resolve(&c, &mut judge, &target).await,
         Ok(vec![sock("93.184.216.34:443")])
       );
     });
@@ -228,7 +265,8 @@ mod tests {
       let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
       let closed_addr = closed.local_addr().unwrap();
       drop(closed);
-      match connect(&c, &[closed_addr]).await {
+      let mut judge = Judge::new(&c.policy, &c.access[0]);
+      match connect(&c, &mut judge, &[closed_addr]).await {
         Err(Refusal::ConnectFailed { addr, reason }) => {
           assert_eq!(addr, closed_addr);
           assert_eq!(reason, "connection refused");
@@ -249,7 +287,7 @@ mod tests {
         }
       }
       let started = std::time::Instant::now();
-      match connect(&c, &[full]).await {
+      match connect(&c, &mut judge, &[full]).await {
         Err(Refusal::ConnectTimeout { addr, .. }) => assert_eq!(addr, full),
         other => panic!("{other:?}"),
       }

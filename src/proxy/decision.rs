@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use hyper::{Response, StatusCode};
 
+use super::access::InFlight;
 use super::limits::Traffic;
+use super::metrics::{self, Metrics, Open};
 use super::refusal::{Kind, Refusal};
 use super::ProxyBody;
 use crate::wire::ProxyRule;
@@ -28,9 +30,13 @@ pub struct Decision {
   pub target: String,
   /// Whether the proxy connected to the destination and relayed the exchange.
   pub allowed: bool,
+  /// Allowed only because the credential is in report mode: `rule` and `reason` say what its
+  /// rules would have refused.
+  pub reported: bool,
   /// The status the client got (0 when it went away first).
   pub status: u16,
-  /// Why not allowed: a rule code (see [`Refusal::rule`]); `None` when allowed.
+  /// Why not allowed (or, when `reported`, why it would not have been): a rule code (see
+  /// [`Refusal::rule`]); `None` when allowed.
   pub rule: Option<&'static str>,
   /// The same in plain words.
   pub reason: Option<String>,
@@ -52,7 +58,10 @@ pub struct Journal {
   pub denied: AtomicU64,
   pub auth_failures: AtomicU64,
   pub failed: AtomicU64,
+  /// Allowed requests that their credential's rules would have refused (report mode).
+  pub reported: AtomicU64,
   pub dropped_decisions: AtomicU64,
+  pub metrics: Arc<Metrics>,
   /// Bytes to and from destinations, over all requests.
   pub traffic: Arc<Traffic>,
   sink: RwLock<Option<Sink>>,
@@ -79,10 +88,15 @@ impl Journal {
       Some(Kind::Failed) => &self.failed,
     };
     counter.fetch_add(1, Ordering::Relaxed);
+    if decision.reported {
+      self.reported.fetch_add(1, Ordering::Relaxed);
+    }
+    self.metrics.record(&decision, kind);
     let sink = self.sink.read().unwrap_or_else(|e| e.into_inner());
     if let Some(sink) = sink.as_ref() {
       if !sink(decision) {
         self.dropped_decisions.fetch_add(1, Ordering::Relaxed);
+        self.metrics.dropped_decision();
       }
     }
   }
@@ -100,6 +114,12 @@ pub struct Pending {
   traffic: Option<Arc<Traffic>>,
   status: Option<StatusCode>,
   refusal: Option<Refusal>,
+  /// What the credential's rules would have refused, in report mode.
+  noted: Option<Refusal>,
+  /// Held while the request is under way: its place in the credential's `maxConcurrent`, and in
+  /// the open-connections gauge once connected.
+  _in_flight: Option<InFlight>,
+  _open: Option<Open>,
 }
 
 impl Pending {
@@ -116,7 +136,20 @@ impl Pending {
       traffic: None,
       status: None,
       refusal: None,
+      noted: None,
+      _in_flight: None,
+      _open: None,
     }
+  }
+
+  /// The request counts against its credential's `maxConcurrent` until it is decided.
+  pub fn hold(&mut self, in_flight: InFlight) {
+    self._in_flight = Some(in_flight);
+  }
+
+  /// What report mode let pass, for the decision.
+  pub fn note(&mut self, noted: Option<Refusal>) {
+    self.noted = self.noted.take().or(noted);
   }
 
   pub fn set_username(&mut self, username: Option<&str>) {
@@ -127,6 +160,13 @@ impl Pending {
   pub fn connected(&mut self, address: SocketAddr, traffic: Arc<Traffic>) {
     self.address = Some(address);
     self.traffic = Some(traffic);
+    let credential = self.username.as_deref().unwrap_or_default();
+    self._open = Some(
+      self
+        .journal
+        .metrics
+        .open(credential, metrics::kind_of(&self.method)),
+    );
   }
 
   /// The client got the destination's answer (or the tunnel was opened) with this status.
@@ -159,7 +199,10 @@ impl Drop for Pending {
         Some(refusal.rule()),
         Some(refusal.to_string()),
       ),
-      None if answered && self.address.is_some() => (true, None, None, None),
+      None if answered && self.address.is_some() => match &self.noted {
+        Some(noted) => (true, None, Some(noted.rule()), Some(noted.to_string())),
+        None => (true, None, None, None),
+      },
       // Dropped with no answer: the client went away, or the proxy was closed, first.
       None => (
         false,
@@ -168,12 +211,14 @@ impl Drop for Pending {
         Some("the client closed the connection before the destination answered".to_owned()),
       ),
     };
+    let reported = allowed && rule.is_some();
     let decision = Decision {
       client: self.client,
       username: self.username.take(),
       method: std::mem::take(&mut self.method),
       target: std::mem::take(&mut self.target),
       allowed,
+      reported,
       status: self.status.map_or(0, |s| s.as_u16()),
       rule,
       reason,

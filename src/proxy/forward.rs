@@ -15,12 +15,15 @@ use hyper::{HeaderMap, Request, Response, Uri, Version};
 use hyper_util::rt::TokioIo;
 use url::{Position, Url};
 
+use super::access::Judge;
 use super::connect;
 use super::decision::Pending;
 use super::limits::{Activity, Metered, Slot, Tap, Traffic};
+use super::options::ProxySettings;
 use super::refusal::Refusal;
 use super::server::ProxyState;
 use super::ProxyBody;
+use crate::wire::{DENIED_HEADER, ERROR_HEADER};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus `Expect`, which
 /// the proxy has already answered for the client. Every `proxy-*` header goes too.
@@ -60,15 +63,22 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// Serves one absolute-form request; every outcome, refusals included, is a response.
 pub async fn forward(
   shared: Arc<ProxyState>,
+  config: &ProxySettings,
   client: SocketAddr,
   activity: Activity,
   mut pending: Pending,
+  judge: &mut Judge<'_>,
   req: Request<Incoming>,
 ) -> Response<ProxyBody> {
-  match relay(&shared, client, &activity, &mut pending, req).await {
+  let relayed = relay(&shared, config, client, &activity, &mut pending, judge, req).await;
+  pending.note(judge.noted.take());
+  match relayed {
     Ok((response, slot)) => {
       let (mut parts, body) = response.into_parts();
       strip_hop_by_hop(&mut parts.headers);
+      // Only the proxy marks its own answers: a destination's markers would pass for the proxy's.
+      parts.headers.remove(DENIED_HEADER);
+      parts.headers.remove(ERROR_HEADER);
       pending.answered(parts.status);
       let body = Relayed {
         inner: body,
@@ -83,23 +93,26 @@ pub async fn forward(
 
 async fn relay(
   shared: &Arc<ProxyState>,
+  config: &ProxySettings,
   client: SocketAddr,
   activity: &Activity,
   pending: &mut Pending,
+  judge: &mut Judge<'_>,
   req: Request<Incoming>,
 ) -> Result<(Response<Incoming>, Slot), Refusal> {
-  let config = &shared.settings;
   let url = absolute_url(req.uri())?;
-  let target = config.policy.check_url(&url).map_err(Refusal::Policy)?;
+  let target = judge.check(|policy| policy.check_url(&url))?;
   let url = target.url.clone().expect("a URL target has its URL");
   if url.scheme() != "http" {
     return Err(Refusal::BadRequest(
       "https:// URLs must go through a CONNECT tunnel, not as a plain request".into(),
     ));
   }
-  let slot = shared.slots.acquire(client.ip())?;
-  let addrs = connect::resolve(config, &target).await?;
-  let stream = connect::connect(config, &addrs).await?;
+  let slot = shared
+    .slots
+    .acquire(client.ip(), config.max_tunnels_per_client)?;
+  let addrs = connect::resolve(config, judge, &target).await?;
+  let stream = connect::connect(config, judge, &addrs).await?;
   let traffic = Arc::new(Traffic::default());
   let address = stream.peer_addr().unwrap_or(addrs[0]);
   pending.connected(address, traffic.clone());
@@ -118,11 +131,7 @@ async fn relay(
     .map_err(|e| Refusal::UpstreamFailed {
       reason: e.to_string(),
     })?;
-  let (cut, idle, watched) = (
-    shared.cut.clone(),
-    shared.settings.idle_timeout,
-    activity.clone(),
-  );
+  let (cut, idle, watched) = (shared.cut.clone(), config.idle_timeout, activity.clone());
   shared.tasks.spawn(async move {
     tokio::select! {
       _ = conn => {}

@@ -136,8 +136,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
 }
 
 /// Upstream connections held per client IP address.
+#[derive(Default)]
 pub struct ClientSlots {
-  max: usize,
   held: Mutex<HashMap<IpAddr, usize>>,
   active: AtomicUsize,
 }
@@ -149,19 +149,13 @@ pub struct Slot {
 }
 
 impl ClientSlots {
-  pub fn new(max: usize) -> Arc<Self> {
-    Arc::new(ClientSlots {
-      max,
-      held: Mutex::new(HashMap::new()),
-      active: AtomicUsize::new(0),
-    })
-  }
-
-  pub fn acquire(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refusal> {
+  /// Takes one of the at most `max` connections `ip` may hold (the limit in force now: a reload
+  /// may change it).
+  pub fn acquire(self: &Arc<Self>, ip: IpAddr, max: usize) -> Result<Slot, Refusal> {
     let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
     let count = held.entry(ip).or_insert(0);
-    if *count >= self.max {
-      return Err(Refusal::TunnelLimit { limit: self.max });
+    if *count >= max {
+      return Err(Refusal::TunnelLimit { limit: max });
     }
     *count += 1;
     self.active.fetch_add(1, Ordering::Relaxed);
@@ -197,20 +191,20 @@ mod tests {
 
   #[test]
   fn slots_are_counted_per_client_and_released_on_drop() {
-    let slots = ClientSlots::new(2);
+    let slots = Arc::new(ClientSlots::default());
     let a: IpAddr = "127.0.0.1".parse().unwrap();
     let b: IpAddr = "127.0.0.2".parse().unwrap();
-    let first = slots.acquire(a).unwrap();
-    let _second = slots.acquire(a).unwrap();
+    let first = slots.acquire(a, 2).unwrap();
+    let _second = slots.acquire(a, 2).unwrap();
     assert_eq!(
-      slots.acquire(a).err(),
+      slots.acquire(a, 2).err(),
       Some(Refusal::TunnelLimit { limit: 2 })
     );
-    let _other = slots.acquire(b).unwrap();
+    let _other = slots.acquire(b, 2).unwrap();
     assert_eq!(slots.active(), 3);
     drop(first);
     assert_eq!(slots.active(), 2);
-    let _again = slots.acquire(a).unwrap();
+    let _again = slots.acquire(a, 2).unwrap();
     drop(_other);
     assert!(!slots.held.lock().unwrap().contains_key(&b));
   }

@@ -10,12 +10,15 @@
 //!
 //! This file holds the JavaScript-facing exports; the rest knows nothing of napi.
 
+mod access;
 mod auth;
 mod connect;
 mod decision;
 mod dns;
 mod forward;
+mod head;
 mod limits;
+mod metrics;
 pub(crate) mod options;
 pub(crate) mod refusal;
 mod server;
@@ -55,11 +58,10 @@ pub fn start(
   done: impl FnOnce(Resolver<EgressProxy>) + Send + 'static,
 ) {
   crate::io::runtime().spawn(async move {
-    let listen = settings.listen;
     let started = ProxyServer::start(settings, sink).await;
     done(Box::new(move |env| match started {
       Ok(server) => Ok(EgressProxy::new(server)),
-      Err(e) => Err(listen_error(&env, listen, e)),
+      Err((listen, e)) => Err(listen_error(&env, listen, e)),
     }));
   });
 }
@@ -83,19 +85,34 @@ impl EgressProxy {
   /// listening on all interfaces gives the loopback address.
   #[napi(getter)]
   pub fn url(&self) -> String {
-    let addr = self.server.local_addr();
-    let ip = match addr.ip() {
-      std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
-      std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
-      ip => ip,
-    };
-    format!("http://{}", std::net::SocketAddr::new(ip, addr.port()))
+    format!("http://{}", client_address(self.server.local_addr()))
   }
 
   /// The port the proxy listens on.
   #[napi(getter)]
   pub fn port(&self) -> u32 {
     self.server.local_addr().port() as u32
+  }
+
+  /// The URL of the metrics in the Prometheus text format, such as
+  /// `http://127.0.0.1:9090/metrics`, when `metricsListen` was given; `null` otherwise.
+  #[napi(getter)]
+  pub fn metrics_url(&self) -> Option<String> {
+    self
+      .server
+      .metrics_addr()
+      .map(|addr| format!("http://{}/metrics", client_address(addr)))
+  }
+
+  /// Puts new options in force at once, validated like `startEgressProxy`'s (a `TypeError` or
+  /// `RangeError` naming the field, and the options in force stay as they were): credentials and
+  /// their rules, lists, timeouts and limits. Requests and tunnels under way go on under the
+  /// options they started with, and the counts behind each credential's rate limits carry over.
+  /// `listen` and `metricsListen` cannot change; `onDecision` is the one given at start.
+  #[napi(ts_args_type = "options: EgressProxyOptions")]
+  pub fn reload(&self, env: &Env, options: Option<Unknown>) -> napi::Result<()> {
+    let settings = read_settings(env, options).map_err(|e| e.into_napi(env))?;
+    self.server.reload(settings).map_err(|e| e.into_napi(env))
   }
 
   /// Stops accepting and releases the port at once, lets running requests and tunnels finish for
@@ -120,6 +137,7 @@ impl EgressProxy {
     EgressProxyStats {
       requests: s.requests as f64,
       allowed: s.allowed as f64,
+      reported: s.reported as f64,
       denied: s.denied as f64,
       auth_failures: s.auth_failures as f64,
       failed: s.failed as f64,
@@ -131,11 +149,24 @@ impl EgressProxy {
   }
 }
 
+/// Where a client reaches a listener: loopback for one on all interfaces.
+fn client_address(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+  let ip = match addr.ip() {
+    std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+    std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+    ip => ip,
+  };
+  std::net::SocketAddr::new(ip, addr.port())
+}
+
 /// Counters of an egress proxy.
 #[napi(object, object_from_js = false)]
 pub struct EgressProxyStats {
   pub requests: f64,
   pub allowed: f64,
+  /// Allowed requests that their credential's rules would have refused (`mode: 'report'`);
+  /// also counted in `allowed`.
+  pub reported: f64,
   pub denied: f64,
   pub auth_failures: f64,
   pub failed: f64,
@@ -163,14 +194,18 @@ pub struct EgressDecision {
   pub target: String,
   /// Whether the proxy connected to the destination and relayed the exchange.
   pub allowed: bool,
+  /// Allowed only because the credential is in `report` mode: `rule` and `reason` say what its
+  /// rules would have refused.
+  pub reported: bool,
   /// The status the client got: the destination's for a forwarded request, 200 for an opened
   /// tunnel, the proxy's own for a refusal; 0 when the client went away first.
   pub status: u32,
-  /// Why it was not allowed, as a stable code: a policy rule (`blocked-address`, `blocked-host`,
-  /// `denied-address`, `denied-host`, `invalid-url`, `invalid-authority`, `scheme`, `userinfo`) or
-  /// one of the proxy's (`proxy-auth`, `own-address`, `tunnel-limit`, `bad-request`,
-  /// `resolve-failed`, `resolve-timeout`, `connect-failed`, `connect-timeout`,
-  /// `upstream-failed`, `client-closed`).
+  /// Why it was not allowed (or, when `reported`, why it would not have been), as a stable code:
+  /// a policy rule (`blocked-address`, `blocked-host`, `denied-address`, `denied-host`,
+  /// `not-allowed-host`, `invalid-url`, `invalid-authority`, `scheme`, `userinfo`) or one of the
+  /// proxy's (`proxy-auth`, `own-address`, `tunnel-limit`, `rate-limited`, `bad-request`,
+  /// `header-too-large`, `resolve-failed`, `resolve-timeout`, `connect-failed`,
+  /// `connect-timeout`, `upstream-failed`, `client-closed`).
   pub rule: Option<String>,
   /// The same in plain words: the body of the proxy's answer.
   pub reason: Option<String>,
@@ -191,6 +226,7 @@ impl From<Decision> for EgressDecision {
       method: d.method,
       target: d.target,
       allowed: d.allowed,
+      reported: d.reported,
       status: d.status as u32,
       rule: d.rule.map(str::to_owned),
       reason: d.reason,
@@ -219,6 +255,18 @@ pub fn read_options(
   let config = from_json::<EgressProxyOptions>("options", &json)?.into_settings()?;
   let sink = decision_sink(env, object)?;
   Ok((config, sink))
+}
+
+/// The validated settings of `reload(options)`.
+fn read_settings(env: &Env, options: Option<Unknown>) -> Result<ProxySettings, ArgError> {
+  let Some(json) = js::object_arg(env, options, "options", "EgressProxyOptions")? else {
+    return Err(ArgError::Type {
+      name: "options".into(),
+      expected: "an object (EgressProxyOptions) with credentials".into(),
+      received: "null or undefined".into(),
+    });
+  };
+  from_json::<EgressProxyOptions>("options", &json)?.into_settings()
 }
 
 /// `options.onDecision` as a sink that queues each decision for Node's event loop and never waits.

@@ -8,6 +8,9 @@ use napi_derive::napi;
 use serde::Deserialize;
 use serde_json::Value;
 
+use std::sync::Arc;
+
+use super::access::{Access, Mode};
 use super::auth::Credentials;
 use crate::error::ArgError;
 use crate::options::{integer, millis, number};
@@ -23,7 +26,8 @@ pub struct EgressProxyOptions {
   /// @default '127.0.0.1:0'
   pub listen: Option<String>,
   /// The Basic credentials clients must send in `Proxy-Authorization`; at least one pair.
-  /// A user name may not contain `:`.
+  /// A user name may not contain `:`. Each may carry its own rules (one credential per site
+  /// makes the proxy a boundary between sites): see `ProxyCredential`.
   pub credentials: Option<Vec<ProxyCredential>>,
   /// CIDR ranges (or single addresses) that the built-in address rules no longer block, such as
   /// `127.0.0.0/8` to reach a server on this machine in development and tests. Host-name rules
@@ -53,6 +57,11 @@ pub struct EgressProxyOptions {
   /// @default 60000
   #[serde(default, deserialize_with = "number")]
   pub idle_timeout_ms: Option<f64>,
+  /// Where to serve the proxy's metrics in the Prometheus text format (`GET /metrics`) and a
+  /// health check (`GET /healthz`), as `"ip:port"`: an admin listener without authentication,
+  /// so keep it on loopback or a private interface. Scripts can never reach it through the proxy.
+  /// @default none
+  pub metrics_listen: Option<String>,
   /// How long `close()` lets running requests and tunnels finish before it cuts them.
   /// @default 5000
   #[serde(default, deserialize_with = "number")]
@@ -79,20 +88,54 @@ pub struct EgressProxyOptions {
   pub on_decision: Option<Value>,
 }
 
-/// One pair of Basic credentials.
+/// One pair of Basic credentials, and the rules of the client that uses them (a site): they
+/// narrow the proxy's policy for this credential alone and never relax it, in either mode.
 #[napi(object, object_to_js = false)]
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProxyCredential {
   pub username: String,
   pub password: String,
+  /// The only hosts this credential may reach: `api.example.com` is that name only,
+  /// `*.example.com` is `example.com` and every name under it. A destination given as an IP
+  /// address is then refused too. `[]` allows nothing (useful in `report` mode, to learn what a
+  /// site calls).
+  /// @default every host the proxy's policy allows
+  pub allowed_hosts: Option<Vec<String>>,
+  /// Host names refused for this credential on top of the proxy's `deniedHosts`.
+  /// @default []
+  pub denied_hosts: Option<Vec<String>>,
+  /// CIDR ranges refused for this credential on top of the proxy's `deniedRanges`.
+  /// @default []
+  pub denied_ranges: Option<Vec<String>>,
+  /// `'enforce'` refuses what this credential's rules refuse; `'report'` allows it and records the
+  /// rule that would have refused it in the decision (`reported: true`), to roll rules out safely.
+  /// The proxy's own policy and limits apply in both.
+  /// @default 'enforce'
+  #[napi(ts_type = "'enforce' | 'report'")]
+  pub mode: Option<String>,
+  /// Requests this credential may make per minute, refused or not: up to this many at once, then
+  /// refilled evenly over the minute. Past it the proxy answers 429 with
+  /// `X-Egress-Error: rate-limited` and `Retry-After`.
+  /// @default no limit
+  #[serde(default, deserialize_with = "number")]
+  pub max_requests_per_minute: Option<f64>,
+  /// Requests this credential may have under way at once (open tunnels and forwarded requests);
+  /// past it the proxy answers 429 with `X-Egress-Error: rate-limited`.
+  /// @default no limit
+  #[serde(default, deserialize_with = "number")]
+  pub max_concurrent: Option<f64>,
 }
 
 /// The proxy's settings, validated.
 #[derive(Debug, Clone)]
 pub struct ProxySettings {
   pub listen: SocketAddr,
+  pub metrics_listen: Option<SocketAddr>,
   pub credentials: Credentials,
+  /// Each credential's rules, in the order of `credentials`.
+  pub access: Vec<Arc<Access>>,
+  /// The proxy's own policy, which every credential's narrows.
   pub policy: EgressPolicy,
   pub resolver: Option<SocketAddr>,
   pub resolve_timeout: Duration,
@@ -125,13 +168,9 @@ impl EgressProxyOptions {
       received: "undefined".into(),
     })?;
     let pairs: Vec<(String, String)> = credentials
-      .into_iter()
-      .map(|c| (c.username, c.password))
+      .iter()
+      .map(|c| (c.username.clone(), c.password.clone()))
       .collect();
-    let credentials = Credentials::new(&pairs).map_err(|reason| ArgError::Value {
-      name: "options.credentials".into(),
-      reason,
-    })?;
     let list = |v: Option<Vec<String>>| v.unwrap_or_default();
     let policy = EgressPolicy::new(
       &list(self.allowed_ranges),
@@ -142,15 +181,31 @@ impl EgressProxyOptions {
       name: "options".into(),
       reason: format!("is invalid: {e}"),
     })?;
-    let listen = match self.listen {
-      None => SocketAddr::from(([127, 0, 0, 1], 0)),
-      Some(text) => text.parse().map_err(|_| ArgError::Value {
-        name: "options.listen".into(),
+    let access = credentials
+      .into_iter()
+      .enumerate()
+      .map(|(index, c)| c.into_access(index, &policy).map(Arc::new))
+      .collect::<Result<Vec<_>, _>>()?;
+    let credentials = Credentials::new(&pairs).map_err(|reason| ArgError::Value {
+      name: "options.credentials".into(),
+      reason,
+    })?;
+    let address = |field: &str, text: String| {
+      text.parse::<SocketAddr>().map_err(|_| ArgError::Value {
+        name: format!("options.{field}"),
         reason: format!(
           "must be an address and port such as \"127.0.0.1:3128\" or \"[::1]:3128\". Received {text:?}"
         ),
-      })?,
+      })
     };
+    let listen = match self.listen {
+      None => SocketAddr::from(([127, 0, 0, 1], 0)),
+      Some(text) => address("listen", text)?,
+    };
+    let metrics_listen = self
+      .metrics_listen
+      .map(|text| address("metricsListen", text))
+      .transpose()?;
     let resolver = match self.resolver {
       None => None,
       Some(text) => Some(parse_resolver(&text).ok_or_else(|| ArgError::Value {
@@ -162,7 +217,9 @@ impl EgressProxyOptions {
     };
     Ok(ProxySettings {
       listen,
+      metrics_listen,
       credentials,
+      access,
       policy,
       resolver,
       resolve_timeout: ms(
@@ -201,16 +258,71 @@ impl EgressProxyOptions {
   }
 }
 
+impl ProxySettings {
+  /// The addresses the proxy listens on, which it never connects to.
+  pub fn own_addresses(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+    std::iter::once(self.listen).chain(self.metrics_listen)
+  }
+}
+
+impl ProxyCredential {
+  /// The credential's rules; errors name the field as `options.credentials[index].…`.
+  fn into_access(self, index: usize, policy: &EgressPolicy) -> Result<Access, ArgError> {
+    let name = |field: &str| format!("options.credentials[{index}]{field}");
+    let mode = match self.mode.as_deref() {
+      None | Some("enforce") => Mode::Enforce,
+      Some("report") => Mode::Report,
+      Some(other) => {
+        return Err(ArgError::Value {
+          name: name(".mode"),
+          reason: format!("must be \"enforce\" or \"report\". Received {other:?}"),
+        })
+      }
+    };
+    let narrowed = policy
+      .narrowed(
+        self.allowed_hosts.as_deref(),
+        &self.denied_ranges.unwrap_or_default(),
+        &self.denied_hosts.unwrap_or_default(),
+      )
+      .map_err(|e| ArgError::Value {
+        name: name(""),
+        reason: format!("is invalid: {e}"),
+      })?;
+    let limit = |value: Option<f64>, field: &str| {
+      value
+        .map(|v| integer(Some(v), &name(field), 1..=1_000_000, 0).map(|n| n as u32))
+        .transpose()
+    };
+    Ok(Access {
+      username: self.username,
+      mode,
+      policy: narrowed,
+      max_requests_per_minute: limit(self.max_requests_per_minute, ".maxRequestsPerMinute")?,
+      max_concurrent: limit(self.max_concurrent, ".maxConcurrent")?,
+    })
+  }
+}
+
 #[cfg(test)]
 impl ProxySettings {
   /// A config for tests: user `app`, password `s3cret`, listening on `127.0.0.1:0`, the built-in
   /// policy plus `allowed` ranges, short timeouts.
   pub fn for_test(allowed: &[&str]) -> Self {
     let allowed: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
+    let policy = EgressPolicy::new(&allowed, &[], &[]).unwrap();
     ProxySettings {
       listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+      metrics_listen: None,
       credentials: Credentials::new(&[("app".into(), "s3cret".into())]).unwrap(),
-      policy: EgressPolicy::new(&allowed, &[], &[]).unwrap(),
+      access: vec![Arc::new(Access {
+        username: "app".into(),
+        mode: Mode::Enforce,
+        policy: policy.clone(),
+        max_requests_per_minute: None,
+        max_concurrent: None,
+      })],
+      policy,
       resolver: None,
       resolve_timeout: Duration::from_millis(500),
       connect_timeout: Duration::from_millis(300),
@@ -353,6 +465,79 @@ mod tests {
         "{field}"
       );
     }
+  }
+
+  #[test]
+  fn each_credential_carries_its_own_rules() {
+    let c = config(
+      r#"{"credentials":[{"username":"shop","password":"p","allowedHosts":["api.example.com","*.cdn.example"],
+        "deniedHosts":["old.cdn.example"],"deniedRanges":["203.0.113.0/24"],"mode":"report",
+        "maxRequestsPerMinute":600,"maxConcurrent":20},{"username":"blog","password":"q"}],
+        "deniedHosts":["*.corp.example"]}"#,
+    )
+    .unwrap();
+    let (shop, blog) = (&c.access[0], &c.access[1]);
+    assert_eq!(shop.username, "shop");
+    assert_eq!(shop.mode, Mode::Report);
+    assert_eq!(
+      (shop.max_requests_per_minute, shop.max_concurrent),
+      (Some(600), Some(20))
+    );
+    let expected = c
+      .policy
+      .narrowed(
+        Some(&["api.example.com".into(), "*.cdn.example".into()]),
+        &["203.0.113.0/24".into()],
+        &["old.cdn.example".into()],
+      )
+      .unwrap();
+    assert_eq!(shop.policy, expected);
+    // Without rules of its own, a credential has the proxy's policy, enforced, unlimited.
+    assert_eq!(
+      (blog.mode, &blog.policy, blog.max_concurrent),
+      (Mode::Enforce, &c.policy, None)
+    );
+  }
+
+  #[test]
+  fn a_credentials_bad_field_is_named_with_its_index() {
+    let rows = [
+      (r#""mode":"audit""#, "options.credentials[1].mode"),
+      (
+        r#""maxConcurrent":0"#,
+        "options.credentials[1].maxConcurrent",
+      ),
+      (
+        r#""maxRequestsPerMinute":1.5"#,
+        "options.credentials[1].maxRequestsPerMinute",
+      ),
+      (r#""allowedHosts":["10.0.0.1"]"#, "options.credentials[1]"),
+      (
+        r#""allowedHosts":"api.example.com""#,
+        "options.credentials[1].allowedHosts",
+      ),
+      (r#""deniedRanges":["nope"]"#, "options.credentials[1]"),
+      (r#""allowHosts":[]"#, "options.credentials[1]"),
+    ];
+    for (field, expected) in rows {
+      let json = format!(
+        r#"{{"credentials":[{{"username":"a","password":"b"}},{{"username":"c","password":"d",{field}}}]}}"#
+      );
+      assert_eq!(failing_field(&json), expected, "{field}");
+    }
+    let err =
+      config(r#"{"credentials":[{"username":"a","password":"b","allowedHosts":["a.*.example"]}]}"#)
+        .unwrap_err();
+    assert!(
+      err
+        .to_string()
+        .contains("allowedHosts[0] is not a host name"),
+      "{err}"
+    );
+    assert_eq!(
+      failing_field(&format!(r#"{{{CREDS},"metricsListen":"localhost:9090"}}"#)),
+      "options.metricsListen"
+    );
   }
 
   #[test]

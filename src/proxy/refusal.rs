@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, PROXY_AUTHENTICATE};
+use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE, PROXY_AUTHENTICATE, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 
 use super::auth::{AuthFailure, CHALLENGE};
@@ -30,8 +30,12 @@ pub enum Refusal {
   OwnAddress { addr: SocketAddr },
   /// The client already holds `limit` upstream connections.
   TunnelLimit { limit: usize },
-  /// Not a forward-proxy request the proxy can serve.
+  /// The credential used up one of its rate limits.
+  RateLimited { username: String, limit: RateLimit },
+  /// Not a forward-proxy request the proxy can serve, or not valid HTTP/1.1.
   BadRequest(String),
+  /// The request head is larger than the proxy reads.
+  HeaderTooLarge(HeadLimit),
   /// The host name did not resolve.
   ResolveFailed { host: String, reason: String },
   /// The host name did not resolve in time.
@@ -42,6 +46,26 @@ pub enum Refusal {
   ConnectTimeout { addr: SocketAddr, limit: Duration },
   /// The destination accepted the connection but gave no usable response.
   UpstreamFailed { reason: String },
+}
+
+/// Which of a credential's rate limits refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimit {
+  /// `maxRequestsPerMinute`; the next request is admitted after `retry_after`.
+  PerMinute { limit: u32, retry_after: Duration },
+  /// `maxConcurrent`.
+  Concurrent { limit: u32 },
+}
+
+/// Which bound of a request head was passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadLimit {
+  /// The request line and headers hold more than `maxHeaderBytes`.
+  Bytes(usize),
+  /// More header fields than the proxy parses.
+  Fields(usize),
+  /// A request target longer than the proxy parses.
+  Target(usize),
 }
 
 /// How a refusal counts in the proxy's stats.
@@ -57,8 +81,9 @@ impl Refusal {
     match self {
       Refusal::Auth(_) => StatusCode::PROXY_AUTHENTICATION_REQUIRED,
       Refusal::Policy(_) | Refusal::OwnAddress { .. } => StatusCode::FORBIDDEN,
-      Refusal::TunnelLimit { .. } => StatusCode::TOO_MANY_REQUESTS,
+      Refusal::TunnelLimit { .. } | Refusal::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
       Refusal::BadRequest(_) => StatusCode::BAD_REQUEST,
+      Refusal::HeaderTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
       Refusal::ResolveFailed { .. }
       | Refusal::ConnectFailed { .. }
       | Refusal::UpstreamFailed { .. } => StatusCode::BAD_GATEWAY,
@@ -75,7 +100,9 @@ impl Refusal {
       Refusal::Auth(_) => ProxyRule::ProxyAuth,
       Refusal::OwnAddress { .. } => ProxyRule::OwnAddress,
       Refusal::TunnelLimit { .. } => ProxyRule::TunnelLimit,
+      Refusal::RateLimited { .. } => ProxyRule::RateLimited,
       Refusal::BadRequest(_) => ProxyRule::BadRequest,
+      Refusal::HeaderTooLarge(_) => ProxyRule::HeaderTooLarge,
       Refusal::ResolveFailed { .. } => ProxyRule::ResolveFailed,
       Refusal::ResolveTimeout { .. } => ProxyRule::ResolveTimeout,
       Refusal::ConnectFailed { .. } => ProxyRule::ConnectFailed,
@@ -91,7 +118,9 @@ impl Refusal {
       Refusal::Policy(_)
       | Refusal::OwnAddress { .. }
       | Refusal::TunnelLimit { .. }
-      | Refusal::BadRequest(_) => Kind::Denied,
+      | Refusal::RateLimited { .. }
+      | Refusal::BadRequest(_)
+      | Refusal::HeaderTooLarge(_) => Kind::Denied,
       _ => Kind::Failed,
     }
   }
@@ -121,6 +150,14 @@ impl Refusal {
       _ => ERROR_HEADER,
     };
     headers.insert(marker, HeaderValue::from_static(self.rule()));
+    if let Refusal::RateLimited {
+      limit: RateLimit::PerMinute { retry_after, .. },
+      ..
+    } = self
+    {
+      let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+      headers.insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    }
     if connect {
       headers.insert(CONNECTION, HeaderValue::from_static("close"));
     }
@@ -142,7 +179,12 @@ impl Refusal {
       Refusal::Policy(policy.check_url("ftp://a.example/").unwrap_err()),
       Refusal::OwnAddress { addr },
       Refusal::TunnelLimit { limit: 2 },
+      Refusal::RateLimited {
+        username: "site".into(),
+        limit: RateLimit::Concurrent { limit: 4 },
+      },
       Refusal::BadRequest("x".into()),
+      Refusal::HeaderTooLarge(HeadLimit::Bytes(16384)),
       Refusal::ResolveFailed {
         host: host(),
         reason: "no such host".into(),
@@ -184,7 +226,30 @@ impl fmt::Display for Refusal {
         "too many connections through the egress proxy from this client: it already holds \
          {limit}, the most allowed (maxTunnelsPerClient)"
       ),
+      Refusal::RateLimited { username, limit: RateLimit::PerMinute { limit, retry_after } } => write!(
+        f,
+        "too many requests through the egress proxy for the credential \"{username}\": it may make \
+         {limit} a minute (maxRequestsPerMinute); the next is admitted in {} ms",
+        retry_after.as_millis().max(1)
+      ),
+      Refusal::RateLimited { username, limit: RateLimit::Concurrent { limit } } => write!(
+        f,
+        "too many requests through the egress proxy at once for the credential \"{username}\": \
+         it may have {limit} under way (maxConcurrent)"
+      ),
       Refusal::BadRequest(reason) => write!(f, "the egress proxy cannot serve this request: {reason}"),
+      Refusal::HeaderTooLarge(HeadLimit::Bytes(limit)) => write!(
+        f,
+        "the request line and headers are larger than the egress proxy reads: at most {limit} bytes (maxHeaderBytes)"
+      ),
+      Refusal::HeaderTooLarge(HeadLimit::Fields(limit)) => write!(
+        f,
+        "the request has more header fields than the egress proxy reads: at most {limit}"
+      ),
+      Refusal::HeaderTooLarge(HeadLimit::Target(limit)) => write!(
+        f,
+        "the request target is longer than the egress proxy reads: at most {limit} bytes"
+      ),
       Refusal::ResolveFailed { host, reason } => {
         write!(f, "cannot resolve host \"{host}\": {reason}")
       }
@@ -266,6 +331,21 @@ mod tests {
         Kind::Denied,
       ),
       (
+        Refusal::HeaderTooLarge(HeadLimit::Fields(100)),
+        431,
+        "header-too-large",
+        Kind::Denied,
+      ),
+      (
+        Refusal::RateLimited {
+          username: "site".into(),
+          limit: RateLimit::Concurrent { limit: 3 },
+        },
+        429,
+        "rate-limited",
+        Kind::Denied,
+      ),
+      (
         Refusal::ResolveFailed {
           host: "a.example".into(),
           reason: "no such host".into(),
@@ -336,6 +416,26 @@ mod tests {
         rule.code()
       );
     }
+  }
+
+  #[test]
+  fn a_per_minute_limit_says_when_to_come_back() {
+    let refusal = Refusal::RateLimited {
+      username: "site".into(),
+      limit: RateLimit::PerMinute {
+        limit: 60,
+        retry_after: Duration::from_millis(1500),
+      },
+    };
+    let response = refusal.response(false);
+    assert_eq!(response.status(), 429);
+    assert_eq!(header(&response, ERROR_HEADER), Some("rate-limited"));
+    assert_eq!(header(&response, "retry-after"), Some("2"));
+    assert_eq!(
+      refusal.to_string(),
+      "too many requests through the egress proxy for the credential \"site\": it may make 60 a \
+       minute (maxRequestsPerMinute); the next is admitted in 1500 ms"
+    );
   }
 
   #[test]

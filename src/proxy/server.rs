@@ -9,11 +9,11 @@ use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
-use hyper::header::PROXY_AUTHORIZATION;
+use hyper::header::{HeaderValue, CONNECTION, PROXY_AUTHORIZATION};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -21,24 +21,41 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::access::{Judge, Usage};
 use super::decision::{Journal, Pending, Sink};
+use super::head::{closes_after, HeadGuard, Heads};
 use super::limits::{Activity, ClientSlots, Metered, Tap};
 use super::options::ProxySettings;
-use super::refusal::Refusal;
-use super::{forward, tunnel, ProxyBody};
+use super::refusal::{HeadLimit, Refusal};
+use super::{forward, metrics, tunnel, ProxyBody};
+use crate::error::ArgError;
 
 /// What every connection and tunnel of one proxy shares.
 pub struct ProxyState {
-  /// `listen` holds the bound address (the real port when 0 was asked for).
-  pub settings: ProxySettings,
+  /// The settings in force; each request reads them once, so a reload never changes a request
+  /// half-way. `listen` and `metrics_listen` hold the bound addresses.
+  settings: RwLock<Arc<ProxySettings>>,
+  /// `listen` and `metricsListen` as configured, which a reload may not change.
+  configured: (SocketAddr, Option<SocketAddr>),
   pub journal: Arc<Journal>,
   pub slots: Arc<ClientSlots>,
+  pub usage: Usage,
   /// Connections, tunnels and upstream connection drivers.
   pub tasks: TaskTracker,
   /// Set by `close()`: finish what is running, take nothing new.
   pub draining: CancellationToken,
   /// Set when the shutdown timeout is over: stop everything now.
   pub cut: CancellationToken,
+}
+
+impl ProxyState {
+  pub fn settings(&self) -> Arc<ProxySettings> {
+    self
+      .settings
+      .read()
+      .unwrap_or_else(|e| e.into_inner())
+      .clone()
+  }
 }
 
 /// A running proxy.
@@ -53,6 +70,7 @@ pub struct ProxyServer {
 pub struct StatsSnapshot {
   pub requests: u64,
   pub allowed: u64,
+  pub reported: u64,
   pub denied: u64,
   pub auth_failures: u64,
   pub failed: u64,
@@ -63,25 +81,87 @@ pub struct StatsSnapshot {
 }
 
 impl ProxyServer {
-  /// Binds the listening socket and starts accepting; must run on the I/O runtime.
-  pub async fn start(mut config: ProxySettings, sink: Option<Sink>) -> io::Result<ProxyServer> {
-    let listener = TcpListener::bind(config.listen).await?;
-    config.listen = listener.local_addr()?;
+  /// Binds the listening socket (and the metrics listener) and starts accepting; must run on the
+  /// I/O runtime. An error names the address that could not be listened on.
+  pub async fn start(
+    mut config: ProxySettings,
+    sink: Option<Sink>,
+  ) -> Result<ProxyServer, (SocketAddr, io::Error)> {
+    let configured = (config.listen, config.metrics_listen);
+    let bind = |addr: SocketAddr| async move {
+      let listener = TcpListener::bind(addr).await.map_err(|e| (addr, e))?;
+      let bound = listener.local_addr().map_err(|e| (addr, e))?;
+      Ok::<_, (SocketAddr, io::Error)>((listener, bound))
+    };
+    let (listener, bound) = bind(config.listen).await?;
+    config.listen = bound;
+    let admin = match config.metrics_listen {
+      Some(addr) => {
+        let (admin, bound) = bind(addr).await?;
+        config.metrics_listen = Some(bound);
+        Some(admin)
+      }
+      None => None,
+    };
     let shared = Arc::new(ProxyState {
-      slots: ClientSlots::new(config.max_tunnels_per_client),
-      settings: config,
+      settings: RwLock::new(Arc::new(config)),
+      configured,
       journal: Journal::new(sink),
+      slots: Arc::default(),
+      usage: Usage::default(),
       tasks: TaskTracker::new(),
       draining: CancellationToken::new(),
       cut: CancellationToken::new(),
     });
     let unbound = CancellationToken::new();
     tokio::spawn(accept_loop(listener, shared.clone(), unbound.clone()));
+    if let Some(admin) = admin {
+      shared
+        .tasks
+        .spawn(metrics::serve_admin(admin, shared.clone()));
+    }
     Ok(ProxyServer { shared, unbound })
   }
 
   pub fn local_addr(&self) -> SocketAddr {
-    self.shared.settings.listen
+    self.shared.settings().listen
+  }
+
+  pub fn metrics_addr(&self) -> Option<SocketAddr> {
+    self.shared.settings().metrics_listen
+  }
+
+  /// Puts new settings in force for every request from now on; requests and tunnels under way
+  /// go on under the settings they started with. The listening addresses cannot change.
+  pub fn reload(&self, mut config: ProxySettings) -> Result<(), ArgError> {
+    let shared = &self.shared;
+    let current = shared.settings();
+    let unchanged = |field: &str, configured: String, now: String| ArgError::Value {
+      name: format!("options.{field}"),
+      reason: format!(
+        "cannot change while the proxy runs (it is {configured}, listening on {now}): restart \
+         the proxy to change it"
+      ),
+    };
+    if config.listen != shared.configured.0 {
+      return Err(unchanged(
+        "listen",
+        shared.configured.0.to_string(),
+        current.listen.to_string(),
+      ));
+    }
+    if config.metrics_listen != shared.configured.1 {
+      let show = |a: Option<SocketAddr>| a.map_or("not set".to_owned(), |a| a.to_string());
+      return Err(unchanged(
+        "metricsListen",
+        show(shared.configured.1),
+        show(current.metrics_listen),
+      ));
+    }
+    config.listen = current.listen;
+    config.metrics_listen = current.metrics_listen;
+    *shared.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+    Ok(())
   }
 
   pub fn stats(&self) -> StatsSnapshot {
@@ -91,6 +171,7 @@ impl ProxyServer {
     StatsSnapshot {
       requests: get(&j.requests),
       allowed: get(&j.allowed),
+      reported: get(&j.reported),
       denied: get(&j.denied),
       auth_failures: get(&j.auth_failures),
       failed: get(&j.failed),
@@ -108,7 +189,8 @@ impl ProxyServer {
     shared.draining.cancel();
     self.unbound.cancelled().await;
     shared.tasks.close();
-    let _ = tokio::time::timeout(shared.settings.shutdown_timeout, shared.tasks.wait()).await;
+    let timeout = shared.settings().shutdown_timeout;
+    let _ = tokio::time::timeout(timeout, shared.tasks.wait()).await;
     shared.cut.cancel();
     shared.tasks.wait().await;
     shared.journal.detach_sink();
@@ -135,29 +217,37 @@ async fn accept_loop(listener: TcpListener, shared: Arc<ProxyState>, unbound: Ca
   unbound.cancel();
 }
 
-/// One client connection: HTTP/1.1 with keep-alive, upgraded to a tunnel after a CONNECT.
+/// One client connection: HTTP/1.1 with keep-alive, upgraded to a tunnel after a CONNECT. Every
+/// request head goes through the [`HeadGuard`] before hyper reads it.
 async fn serve_client(shared: Arc<ProxyState>, stream: TcpStream, client: SocketAddr) {
   let _ = stream.set_nodelay(true);
+  let config = shared.settings();
   let activity = Activity::new();
-  let io = Metered::new(
-    stream,
-    Tap {
-      activity: activity.clone(),
-      traffic: Vec::new(),
-    },
+  let heads = Arc::new(Heads::default());
+  let io = HeadGuard::new(
+    Metered::new(
+      stream,
+      Tap {
+        activity: activity.clone(),
+        traffic: Vec::new(),
+      },
+    ),
+    config.max_header_bytes,
+    heads.clone(),
   );
   let service = {
     let (shared, activity) = (shared.clone(), activity.clone());
     service_fn(move |req| {
-      let (shared, activity) = (shared.clone(), activity.clone());
-      async move { Ok::<_, Infallible>(handle(shared, client, activity, req).await) }
+      let (shared, activity, heads) = (shared.clone(), activity.clone(), heads.clone());
+      async move { Ok::<_, Infallible>(handle(shared, client, activity, &heads, req).await) }
     })
   };
-  let config = &shared.settings;
+  // The guard enforces the head limits, with its own answers; hyper's are a backstop.
   let conn = hyper::server::conn::http1::Builder::new()
     .preserve_header_case(true)
     .auto_date_header(false)
     .max_header_size(config.max_header_bytes)
+    .max_buf_size((config.max_header_bytes + 8192).max(DEFAULT_MAX_BUF))
     .timer(TokioTimer::new())
     .header_read_timeout(config.idle_timeout.min(Duration::from_secs(30)))
     .serve_connection(TokioIo::new(io), service)
@@ -168,7 +258,12 @@ async fn serve_client(shared: Arc<ProxyState>, stream: TcpStream, client: Socket
   let mut draining = false;
   loop {
     tokio::select! {
-      _ = conn.as_mut() => break,
+      served = conn.as_mut() => {
+        if let Err(e) = served {
+          decide_unparsed(&shared, client, &e);
+        }
+        break;
+      }
       _ = &mut idle => break,
       _ = shared.cut.cancelled() => break,
       _ = shared.draining.cancelled(), if !draining => {
@@ -179,14 +274,44 @@ async fn serve_client(shared: Arc<ProxyState>, stream: TcpStream, client: Socket
   }
 }
 
-/// Authenticates the request, then tunnels or forwards it.
+/// hyper's default read buffer limit, which a large `maxHeaderBytes` raises.
+const DEFAULT_MAX_BUF: usize = 8192 + 4096 * 100;
+
+/// A request hyper answered itself (a head the guard passed but hyper could not parse): it is
+/// counted and decided too, though its answer lacks the proxy's marker.
+fn decide_unparsed(shared: &ProxyState, client: SocketAddr, e: &hyper::Error) {
+  if !(e.is_parse() || e.is_parse_too_large()) {
+    return;
+  }
+  let mut pending = Pending::start(shared.journal.clone(), client, "", "");
+  pending.refuse(if e.is_parse_too_large() {
+    Refusal::HeaderTooLarge(HeadLimit::Bytes(shared.settings().max_header_bytes))
+  } else {
+    Refusal::BadRequest(format!("the request is not valid HTTP/1.1 ({e})"))
+  });
+}
+
+/// Authenticates the request, holds it to its credential's limits, then tunnels or forwards it
+/// under its credential's rules.
 async fn handle(
   shared: Arc<ProxyState>,
   client: SocketAddr,
   activity: Activity,
+  heads: &Heads,
   req: Request<Incoming>,
 ) -> Response<ProxyBody> {
+  if let Some(refused) = heads.next_request() {
+    let pending = Pending::start(
+      shared.journal.clone(),
+      client,
+      &refused.method,
+      &refused.target,
+    );
+    return pending.into_refusal(refused.refusal, true);
+  }
+  let config = shared.settings();
   let connect = req.method() == Method::CONNECT;
+  let close_after = closes_after(&req);
   let mut pending = Pending::start(
     shared.journal.clone(),
     client,
@@ -194,18 +319,48 @@ async fn handle(
     &req.uri().to_string(),
   );
   let authorization = req.headers().get(PROXY_AUTHORIZATION).map(|v| v.as_bytes());
-  match shared.settings.credentials.check(authorization) {
-    Ok(username) => pending.set_username(Some(username)),
+  let access = match config.credentials.check(authorization) {
+    Ok(index) => config.access[index].clone(),
     Err(failure) => {
       pending.set_username(failure.username());
-      return pending.into_refusal(Refusal::Auth(failure), connect);
+      return pending.into_refusal(Refusal::Auth(failure), connect || close_after);
     }
+  };
+  pending.set_username(Some(&access.username));
+  let mut judge = Judge::new(&config.policy, &access);
+  match shared.usage.admit(&mut judge, Instant::now()) {
+    Ok(in_flight) => pending.hold(in_flight),
+    Err(refusal) => return pending.into_refusal(refusal, connect || close_after),
   }
-  if connect {
-    tunnel::open(shared, client, activity, pending, req).await
+  let mut response = if connect {
+    tunnel::open(
+      shared.clone(),
+      &config,
+      client,
+      activity,
+      pending,
+      &mut judge,
+      req,
+    )
+    .await
   } else {
-    forward::forward(shared, client, activity, pending, req).await
+    forward::forward(
+      shared.clone(),
+      &config,
+      client,
+      activity,
+      pending,
+      &mut judge,
+      req,
+    )
+    .await
+  };
+  if close_after {
+    response
+      .headers_mut()
+      .insert(CONNECTION, HeaderValue::from_static("close"));
   }
+  response
 }
 
 #[cfg(test)]

@@ -11,9 +11,11 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 
+use super::access::Judge;
 use super::connect;
 use super::decision::Pending;
 use super::limits::{Activity, Metered, Tap, Traffic};
+use super::options::ProxySettings;
 use super::refusal::Refusal;
 use super::server::ProxyState;
 use super::ProxyBody;
@@ -21,23 +23,26 @@ use super::ProxyBody;
 /// Answers one CONNECT; on success the tunnel runs in a task of its own.
 pub async fn open(
   shared: Arc<ProxyState>,
+  config: &ProxySettings,
   client: SocketAddr,
   activity: Activity,
   mut pending: Pending,
+  judge: &mut Judge<'_>,
   mut req: Request<Incoming>,
 ) -> Response<ProxyBody> {
-  let config = &shared.settings;
+  let authority = req.uri().to_string();
   let opened = async {
-    let target = config
-      .policy
-      .check_authority(&req.uri().to_string())
-      .map_err(Refusal::Policy)?;
-    let slot = shared.slots.acquire(client.ip())?;
-    let addrs = connect::resolve(config, &target).await?;
-    let stream = connect::connect(config, &addrs).await?;
+    let target = judge.check(|policy| policy.check_authority(&authority))?;
+    let slot = shared
+      .slots
+      .acquire(client.ip(), config.max_tunnels_per_client)?;
+    let addrs = connect::resolve(config, judge, &target).await?;
+    let stream = connect::connect(config, judge, &addrs).await?;
     Ok::<_, Refusal>((slot, addrs, stream))
   };
-  let (slot, addrs, stream) = match opened.await {
+  let opened = opened.await;
+  pending.note(judge.noted.take());
+  let (slot, addrs, stream) = match opened {
     Ok(opened) => opened,
     Err(refusal) => return pending.into_refusal(refusal, true),
   };
