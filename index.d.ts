@@ -236,7 +236,7 @@ export interface EgressProxyStats {
  * The `code` of every error an execution or a page can fail with. Callers switch on it, so each
  * is stable; `index.d.ts` has them as a union of string literals.
  */
-export type ErrorCode = 'ERR_SCRIPT_SYNTAX' | 'ERR_SCRIPT_EXCEPTION' | 'ERR_SCRIPT_TIMEOUT' | 'ERR_SCRIPT_MEMORY' | 'ERR_SCRIPT_OUTPUT_LIMIT' | 'ERR_SCRIPT_BUSY' | 'ERR_PAGE_TEMPLATE' | 'ERR_PAGE_SESSION_COOKIE' | 'ERR_SCRIPT_INTERNAL'
+export type ErrorCode = 'ERR_SCRIPT_SYNTAX' | 'ERR_SCRIPT_EXCEPTION' | 'ERR_SCRIPT_TIMEOUT' | 'ERR_SCRIPT_MEMORY' | 'ERR_SCRIPT_OUTPUT_LIMIT' | 'ERR_SCRIPT_BUSY' | 'ERR_PAGE_TEMPLATE' | 'ERR_PAGE_SESSION_COOKIE' | 'ERR_PAGE_RESPONSE' | 'ERR_SCRIPT_INTERNAL'
 
 /**
  * Process-wide settings of the executor, for `configure()`. Every field is optional; a field left
@@ -260,6 +260,14 @@ export interface ExecutorOptions {
    * @default 1024
    */
   maxInFlight?: number
+  /**
+   * How many threads may still be finishing scripts that were already answered with
+   * `ERR_SCRIPT_TIMEOUT` because they did not stop in time (see `executorStats().abandoned`).
+   * Each holds its heap and runs only on idle CPU; at this many, new executions are refused with
+   * `ERR_SCRIPT_BUSY` until one of them ends, and `executorStats().refusing` says so.
+   * @default 8
+   */
+  maxAbandoned?: number
 }
 
 /** The executor settings in force. */
@@ -267,6 +275,7 @@ export interface ExecutorSettings {
   maxConcurrency: number
   maxQueue: number
   maxInFlight: number
+  maxAbandoned: number
 }
 
 /**
@@ -290,6 +299,11 @@ export interface ExecutorStats {
    * because it was stuck inside a builtin; they run only on otherwise idle CPU.
    */
   abandoned: number
+  /**
+   * Why new executions are refused with `ERR_SCRIPT_BUSY` right now: `'abandoned'` while
+   * `maxAbandoned` threads are still finishing; absent when they are accepted.
+   */
+  refusing?: string
 }
 
 /** One line the script printed with `console.*`. */

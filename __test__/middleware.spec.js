@@ -261,6 +261,66 @@ describe('backendScripts request, session and cookies', () => {
     expect((await agent.get('/__session')).body).not.toHaveProperty('x');
   });
 
+  // A session change and a cookie first, then something Node, Express or the site's own res.cookie
+  // would refuse: the visitor gets a 500, and nothing of the page is applied.
+  it.each([
+    ['a header value past U+00FF', `response.setHeader('x-note', 'café €')`, 'ERR_SCRIPT_EXCEPTION'],
+    ['a cookie domain with a space', `cookie.set('b', '2', { domain: 'exa mple.com' })`, 'ERR_SCRIPT_EXCEPTION'],
+    ['a cookie maxAge of 1e300', `cookie.set('b', '2', { maxAge: 1e300 })`, 'ERR_SCRIPT_EXCEPTION'],
+    ['a cookie path outside ASCII', `cookie.set('b', '2', { path: '/é' })`, 'ERR_SCRIPT_EXCEPTION'],
+    ['a status in 1xx', `response.status(101).send('')`, 'ERR_SCRIPT_EXCEPTION'],
+    ['a cookie the site itself refuses', `cookie.set('b', '2')`, 'ERR_PAGE_RESPONSE'],
+  ])('applies nothing of a page with %s', async (_what, line, code) => {
+    const dir = writePages({ 'p.html': `<script scope="backend">session.set('n', 1); cookie.set('early', '1'); ${line}</script>ok` });
+    // A site policy, as a security middleware would add one: every cookie must be Secure.
+    const secureOnly = (req, res, next) => {
+      res.cookie = function (name, value, options = {}) {
+        if (!options.secure) throw new Error(`the cookie ${name} is not Secure`);
+        return express.response.cookie.call(this, name, value, options);
+      };
+      next();
+    };
+    const agent = request.agent(siteApp({ root: dir, before: code === 'ERR_PAGE_RESPONSE' ? secureOnly : null }));
+    await agent.post('/__session').send({ start: true });
+    const res = await agent.get('/p');
+    expect([res.status, res.body.code, res.headers['set-cookie']]).toEqual([500, code, undefined]);
+    expect((await agent.get('/__session')).body).not.toHaveProperty('n');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('redirects to a path outside ASCII, percent-encoded', async () => {
+    const dir = writePages({ 'p.html': `<script scope="backend">session.set('n', 1); redirect('/日本')</script>` });
+    const agent = request.agent(siteApp({ root: dir }));
+    const res = await agent.get('/p');
+    expect([res.status, res.headers.location]).toEqual([302, '/%E6%97%A5%E6%9C%AC']);
+    expect((await agent.get('/__session')).body.n).toBe(1);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  // A visitor cannot break their own session: a lone surrogate a script stores comes back as U+FFFD,
+  // and the next page still runs.
+  it('keeps a session working after a script stored half of an emoji in it', async () => {
+    const dir = writePages({
+      'nick.html': `<script scope="backend">session.set('nick', request.query.nick.slice(0, 20))</script>ok`,
+      'show.html': `<script scope="backend">response.json(session.get('nick'))</script>`,
+    });
+    const agent = request.agent(siteApp({ root: dir }));
+    expect((await agent.get('/nick').query({ nick: 'a'.repeat(19) + '😀' })).status).toBe(200);
+    const shown = await agent.get('/show');
+    expect([shown.status, shown.body]).toEqual([200, 'a'.repeat(19) + '\ufffd']);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('takes a JSON body nested 150 levels deep', async () => {
+    const dir = writePages({ 'depth.html': `<script scope="backend">let d = 0, v = request.body; while (Array.isArray(v)) { v = v[0]; d++; } response.json(d)</script>` });
+    const res = await request(siteApp({ root: dir }))
+      .post('/depth')
+      .set('content-type', 'application/json')
+      .send('['.repeat(150) + ']'.repeat(150));
+    expect([res.status, res.body]).toEqual([200, 150]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   it('uses the session cookie name it is given', async () => {
     const app = express();
     app.use(require('express-session')({ name: 'sid', secret: 's', resave: false, saveUninitialized: true }));

@@ -12,6 +12,7 @@ import type { ErrorCode, LogEntry } from '../index';
  * - `ERR_SCRIPT_BUSY`: more executions were waiting than `maxQueue` allows;
  * - `ERR_PAGE_TEMPLATE`: a page's template does not compile, fails, or runs out of its budget;
  * - `ERR_PAGE_SESSION_COOKIE`: a page's script set or deleted the session cookie (`backendScripts()` only);
+ * - `ERR_PAGE_RESPONSE`: a page's response breaks a rule of Node's or Express's, so nothing of it is applied (`backendScripts()` only);
  * - `ERR_SCRIPT_INTERNAL`: a defect in the addon itself.
  * Bad arguments reject with a `TypeError`/`RangeError` whose code is `ERR_INVALID_ARG_TYPE` or
  * `ERR_INVALID_ARG_VALUE` instead. The union is `ErrorCode`, generated from the addon's one list of

@@ -4,6 +4,7 @@
 // <script scope="backend"> blocks with renderPage for every request.
 
 const fs = require('node:fs');
+const http = require('node:http');
 const fsp = require('node:fs/promises');
 const path = require('node:path');
 const { renderPage } = require('../index.js');
@@ -56,10 +57,25 @@ async function serve(req, res, config, pages) {
     );
     throw pageError(Object.assign(error, { code: 'ERR_PAGE_SESSION_COOKIE' }), page.file);
   }
+  // Everything the response will carry is made and checked with Node's and Express's own rules
+  // before anything is applied: a page that cannot be sent as its script made it changes nothing.
+  let setCookies, headers;
+  try {
+    setCookies = result.cookies.flatMap((change) => setCookieHeaders(res, change));
+    headers = Object.entries(result.headers);
+    for (const value of setCookies) http.validateHeaderValue('set-cookie', value);
+    for (const [name, value] of headers) {
+      http.validateHeaderName(name);
+      http.validateHeaderValue(name, value);
+    }
+  } catch (cause) {
+    const error = new Error(`the page's response cannot be sent as its script made it: ${cause.message}`, { cause });
+    throw pageError(Object.assign(error, { code: 'ERR_PAGE_RESPONSE' }), page.file);
+  }
   if (result.sessionChanged) applySession(req, result.sessionChanges);
-  for (const change of result.cookies) applyCookie(res, change);
+  for (const value of setCookies) res.append('Set-Cookie', value);
   res.status(result.status);
-  for (const [name, value] of Object.entries(result.headers)) res.setHeader(name, value);
+  for (const [name, value] of headers) res.setHeader(name, value);
   // A redirect has no body; everything else goes through res.send for HEAD, ETag and freshness.
   if (result.body === '') res.end();
   else res.send(result.body);
@@ -278,15 +294,22 @@ function applySession(req, { set, deleted }) {
   for (const key of deleted) if (!isSessionOwn(session, key)) delete session[key];
 }
 
-function applyCookie(res, { name, value, options }) {
+/**
+ * The Set-Cookie header values for one cookie change, made by the app's own res.cookie and
+ * res.clearCookie (so its Express version's encoding and checks apply) without touching `res`.
+ */
+function setCookieHeaders(res, { name, value, options }) {
   const attributes = {};
   for (const [key, v] of Object.entries(options ?? {})) if (v !== null && v !== undefined) attributes[key] = v;
+  const made = [];
+  const collector = { req: res.req, cookie: res.cookie, append: (_field, v) => made.push(...[v].flat()) };
   if (value === null) {
     delete attributes.maxAge;
-    res.clearCookie(name, attributes);
+    res.clearCookie.call(collector, name, attributes);
   } else {
-    res.cookie(name, value, attributes);
+    res.cookie.call(collector, name, value, attributes);
   }
+  return made;
 }
 
 /** Marks an error for Express's error handlers: a 503 when busy, a 500 otherwise, never exposed. */

@@ -31,6 +31,9 @@ pub enum ErrorCode {
   ErrPageTemplate,
   /// A page's script set or deleted the session cookie (raised by the Express middleware).
   ErrPageSessionCookie,
+  /// A page's response breaks a rule of Node's or Express's, so it cannot be sent as the script made
+  /// it (raised by the Express middleware, which then applies nothing of it).
+  ErrPageResponse,
   /// A defect in the addon itself.
   ErrScriptInternal,
 }
@@ -46,6 +49,7 @@ impl ErrorCode {
       ErrorCode::ErrScriptBusy => "ERR_SCRIPT_BUSY",
       ErrorCode::ErrPageTemplate => "ERR_PAGE_TEMPLATE",
       ErrorCode::ErrPageSessionCookie => "ERR_PAGE_SESSION_COOKIE",
+      ErrorCode::ErrPageResponse => "ERR_PAGE_RESPONSE",
       ErrorCode::ErrScriptInternal => "ERR_SCRIPT_INTERNAL",
     }
   }
@@ -68,6 +72,8 @@ pub enum Failure {
   OutputLimit { limit_bytes: u64 },
   /// More executions were waiting than `maxQueue` allows.
   Busy { max_queue: u32 },
+  /// `maxAbandoned` threads are still finishing scripts that overran their budget.
+  Abandoned { max_abandoned: u32 },
   /// A page's template does not compile, fails while rendering, or runs out of fuel.
   Template { message: String, line: Option<u32> },
   /// A defect in the addon itself; the message says where.
@@ -93,7 +99,7 @@ impl Failure {
       Failure::CpuTimeout { .. } | Failure::WallTimeout { .. } => ErrorCode::ErrScriptTimeout,
       Failure::Memory { .. } => ErrorCode::ErrScriptMemory,
       Failure::OutputLimit { .. } => ErrorCode::ErrScriptOutputLimit,
-      Failure::Busy { .. } => ErrorCode::ErrScriptBusy,
+      Failure::Busy { .. } | Failure::Abandoned { .. } => ErrorCode::ErrScriptBusy,
       Failure::Template { .. } => ErrorCode::ErrPageTemplate,
       Failure::Internal(_) => ErrorCode::ErrScriptInternal,
     }
@@ -147,6 +153,11 @@ impl fmt::Display for Failure {
         f,
         "too many scripts are waiting to run ({max_queue} queued); try again later or \
                  raise maxQueue with configure()"
+      ),
+      Failure::Abandoned { max_abandoned } => write!(
+        f,
+        "{max_abandoned} scripts that overran their budget are still finishing (maxAbandoned); \
+                 new scripts run again as soon as one of them ends"
       ),
       Failure::Template { message, .. } => f.write_str(message),
       Failure::Internal(what) => write!(f, "internal error in backend-scripts: {what}"),
@@ -367,6 +378,7 @@ mod tests {
       ErrorCode::ErrScriptBusy,
       ErrorCode::ErrPageTemplate,
       ErrorCode::ErrPageSessionCookie,
+      ErrorCode::ErrPageResponse,
       ErrorCode::ErrScriptInternal,
     ];
     for code in all {

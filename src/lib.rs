@@ -221,6 +221,7 @@ pub fn configure(env: &Env, options: Option<Unknown>) -> napi::Result<ExecutorSe
     max_concurrency: config.max_concurrency as u32,
     max_queue: config.max_queue as u32,
     max_in_flight: config.max_in_flight as u32,
+    max_abandoned: config.max_abandoned as u32,
   })
 }
 
@@ -237,4 +238,5 @@ pub struct ExecutorSettings {
   pub max_concurrency: u32,
   pub max_queue: u32,
   pub max_in_flight: u32,
+  pub max_abandoned: u32,
 }

@@ -60,6 +60,13 @@ pub struct ExecutorOptions {
   /// @default 1024
   #[serde(default, deserialize_with = "number")]
   pub max_in_flight: Option<f64>,
+  /// How many threads may still be finishing scripts that were already answered with
+  /// `ERR_SCRIPT_TIMEOUT` because they did not stop in time (see `executorStats().abandoned`).
+  /// Each holds its heap and runs only on idle CPU; at this many, new executions are refused with
+  /// `ERR_SCRIPT_BUSY` until one of them ends, and `executorStats().refusing` says so.
+  /// @default 8
+  #[serde(default, deserialize_with = "number")]
+  pub max_abandoned: Option<f64>,
 }
 
 /// What the script sees of the visitor's request as the global `request` (deep-frozen).
@@ -156,6 +163,7 @@ pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 4 << 20;
 /// The defaults of [`ExecutorOptions`] (`maxConcurrency`'s is the number of CPU cores).
 pub const DEFAULT_MAX_QUEUE: u64 = 1024;
 pub const DEFAULT_MAX_IN_FLIGHT: u64 = 1024;
+pub const DEFAULT_MAX_ABANDONED: u64 = 8;
 
 /// The defaults of [`ProxyConfig`].
 pub const DEFAULT_MAX_REQUESTS: u64 = 5;
@@ -228,6 +236,7 @@ pub struct PoolConfig {
   pub max_concurrency: usize,
   pub max_queue: usize,
   pub max_in_flight: usize,
+  pub max_abandoned: usize,
 }
 
 impl Default for PoolConfig {
@@ -236,6 +245,7 @@ impl Default for PoolConfig {
       max_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
       max_queue: DEFAULT_MAX_QUEUE as usize,
       max_in_flight: DEFAULT_MAX_IN_FLIGHT as usize,
+      max_abandoned: DEFAULT_MAX_ABANDONED as usize,
     }
   }
 }
@@ -263,6 +273,12 @@ impl ExecutorOptions {
         "options.maxInFlight",
         1..=65_536,
         current.max_in_flight,
+      )?,
+      max_abandoned: field(
+        self.max_abandoned,
+        "options.maxAbandoned",
+        0..=1024,
+        current.max_abandoned,
       )?,
     };
     if cfg.max_in_flight < cfg.max_concurrency {
@@ -490,6 +506,7 @@ mod tests {
       ("max_output_bytes", DEFAULT_MAX_OUTPUT_BYTES),
       ("max_queue", DEFAULT_MAX_QUEUE),
       ("max_in_flight", DEFAULT_MAX_IN_FLIGHT),
+      ("max_abandoned", DEFAULT_MAX_ABANDONED),
       ("max_requests", DEFAULT_MAX_REQUESTS),
       ("timeout_ms", DEFAULT_TIMEOUT_MS),
       ("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES),
@@ -681,6 +698,7 @@ mod tests {
       max_concurrency: 2,
       max_queue: 10,
       max_in_flight: 20,
+      max_abandoned: 8,
     };
     let next = ExecutorOptions {
       max_queue: Some(0.0),

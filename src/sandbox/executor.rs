@@ -54,11 +54,26 @@ impl Pool {
       && self.running + self.resuming < self.config.max_concurrency
       && self.in_flight < self.config.max_in_flight
   }
+
+  /// Why a new execution would be refused now, if it would.
+  fn refusal(&self) -> Option<Failure> {
+    if self.abandoned >= self.config.max_abandoned {
+      return Some(Failure::Abandoned {
+        max_abandoned: self.config.max_abandoned as u32,
+      });
+    }
+    if self.queue.len() >= self.config.max_queue + self.free_slots() {
+      return Some(Failure::Busy {
+        max_queue: self.config.max_queue as u32,
+      });
+    }
+    None
+  }
 }
 
 /// What the executor is doing right now, for monitoring.
 #[napi_derive::napi(object, object_from_js = false)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutorStats {
   /// Executions running JavaScript (holding a slot).
   pub running: u32,
@@ -71,6 +86,9 @@ pub struct ExecutorStats {
   /// Threads still finishing a script that was already answered with `ERR_SCRIPT_TIMEOUT`
   /// because it was stuck inside a builtin; they run only on otherwise idle CPU.
   pub abandoned: u32,
+  /// Why new executions are refused with `ERR_SCRIPT_BUSY` right now: `'abandoned'` while
+  /// `maxAbandoned` threads are still finishing; absent when they are accepted.
+  pub refusing: Option<String>,
 }
 
 /// Why the host wants a script to stop.
@@ -262,13 +280,9 @@ impl Executor {
   /// Queues a job, or refuses it at once with `ERR_SCRIPT_BUSY` when the queue is full.
   pub fn submit(&'static self, job: Job) {
     let mut pool = lock(&self.pool);
-    if pool.queue.len() >= pool.config.max_queue + pool.free_slots() {
-      let max_queue = pool.config.max_queue as u32;
+    if let Some(failure) = pool.refusal() {
       drop(pool);
-      (job.settle)(Err(ScriptError::new(
-        Failure::Busy { max_queue },
-        Vec::new(),
-      )));
+      (job.settle)(Err(ScriptError::new(failure, Vec::new())));
       return;
     }
     pool.queue.push_back(job);
@@ -346,7 +360,13 @@ impl Executor {
       // Freeing the runtime takes a while: only once the caller has its answer.
       drop(used);
       if !ours {
-        // The watchdog answered for this execution and already replaced this thread.
+        // The watchdog answered for this execution and already replaced this thread. Its heap
+        // went back to the allocator above; give the allocator's free pages back to the system.
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only returns free memory of glibc's arenas to the system.
+        unsafe {
+          libc::malloc_trim(0);
+        }
         return;
       }
     }
@@ -474,6 +494,7 @@ impl Executor {
       in_flight: pool.in_flight as u32,
       threads: pool.threads as u32,
       abandoned: pool.abandoned as u32,
+      refusing: (pool.abandoned >= pool.config.max_abandoned).then(|| "abandoned".to_string()),
     }
   }
 }
@@ -487,5 +508,55 @@ impl Pool {
       .saturating_sub(self.running + self.resuming);
     let by_flight = self.config.max_in_flight.saturating_sub(self.in_flight);
     by_slots.min(by_flight)
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::sandbox::ScriptInput;
+
+  fn pool(abandoned: usize, queued: usize) -> Pool {
+    let mut pool = Pool {
+      config: PoolConfig {
+        max_concurrency: 1,
+        max_queue: 2,
+        max_in_flight: 4,
+        max_abandoned: 2,
+      },
+      running: 1,
+      in_flight: 1,
+      abandoned,
+      ..Pool::default()
+    };
+    for _ in 0..queued {
+      pool.queue.push_back(Job {
+        source: Source::Script(String::new()),
+        input: ScriptInput {
+          caller: Caller::default(),
+          request_json: String::new(),
+          session: Default::default(),
+          variables: Default::default(),
+          egress: None,
+        },
+        limits: Limits::default(),
+        settle: Box::new(|_| {}),
+      });
+    }
+    pool
+  }
+
+  #[test]
+  fn refuses_new_executions_at_the_cap_of_abandoned_threads_and_when_the_queue_is_full() {
+    assert!(pool(0, 0).refusal().is_none());
+    assert!(pool(1, 1).refusal().is_none());
+    assert!(matches!(
+      pool(2, 0).refusal(),
+      Some(Failure::Abandoned { max_abandoned: 2 })
+    ));
+    assert!(matches!(
+      pool(0, 2).refusal(),
+      Some(Failure::Busy { max_queue: 2 })
+    ));
   }
 }
