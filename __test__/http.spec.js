@@ -354,6 +354,13 @@ describe('header smuggling', () => {
     await expectNothingReachedProxy();
   });
 
+  it.each([101, 40000])('refuses %d headers at once, in time linear in their number', async (count) => {
+    const headers = `Object.fromEntries(Array.from({ length: ${count} }, (_, i) => ['x-h' + i, 'v']))`;
+    const [error] = await thrown([`() => http.get(${url()}, ${headers})`]);
+    expect(error).toEqual({ name: 'TypeError', message: `http.get: at most 100 headers may be sent. Received ${count}` });
+    await expectNothingReachedProxy();
+  });
+
   const forbidden = [
     'Host',
     'connection',
@@ -509,10 +516,17 @@ describe('maxResponseBytes', () => {
     ['a 200 MB body', '/huge?bytes=200000000'],
     ['an endless body', '/endless'],
     ['a gzip bomb (100 KB inflating to 100 MB)', '/gzip-bomb'],
+    ['an endless deflate stream of empty blocks (bytes that decode to nothing)', '/empty-deflate'],
   ])('fails %s at the default limit of 1 MiB, quickly', async (_what, route) => {
     const { value, ms } = await timed(get(`${upstream.url}${route}`, config));
     expect(value).toEqual({ status: 0, headers: {}, body: '', error: 'the response body exceeded the limit of 1048576 bytes' });
     expect(ms).toBeLessThan(3000);
+  });
+
+  it.each(['/gzip-text', '/deflate-text', '/raw-deflate-text'])('asks for gzip and deflate, and decodes %s', async (route) => {
+    const value = await get(`${upstream.url}${route}`, config);
+    expect([value.status, value.body, value.headers['x-accept-encoding']]).toEqual([200, `hello ${route.slice(1)} é`, 'gzip, deflate']);
+    expect(value.headers).not.toHaveProperty('content-encoding');
   });
 
   it('does so without the memory those bodies would take', async () => {

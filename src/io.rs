@@ -1,5 +1,6 @@
-//! The one tokio runtime of the addon, for network I/O: the scripts' HTTP requests and the egress
-//! proxy. Its threads only wait on sockets and timers; scripts never run on them.
+//! The one tokio runtime of the addon, for network I/O: the scripts' HTTP requests (each a task:
+//! TLS, parsing and decompression run here, off the scripts' threads and their CPU budgets) and
+//! the egress proxy. Scripts never run on its threads.
 
 use std::sync::OnceLock;
 

@@ -127,6 +127,31 @@ function route(req, res, body) {
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-encoding': 'gzip' });
     return res.end(gzipBombBody());
   }
+  if (url.pathname === '/empty-deflate') {
+    // A zlib stream of empty stored blocks, without end: bytes on the wire that decode to nothing.
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': 'deflate' });
+    res.write(Buffer.from([0x78, 0x01]));
+    const blocks = Buffer.alloc(64 * 1024 - ((64 * 1024) % 5));
+    for (let i = 0; i < blocks.length; i += 5) blocks.set([0x00, 0x00, 0x00, 0xff, 0xff], i);
+    let gone = false;
+    res.on('close', () => (gone = true));
+    const pump = () => {
+      while (!gone) if (!res.write(blocks)) return res.once('drain', pump);
+    };
+    return pump();
+  }
+  const encoded = { '/gzip-text': zlib.gzipSync, '/deflate-text': zlib.deflateSync, '/raw-deflate-text': zlib.deflateRawSync }[
+    url.pathname
+  ];
+  if (encoded) {
+    const coding = url.pathname === '/gzip-text' ? 'gzip' : 'deflate';
+    res.writeHead(200, {
+      'content-type': 'text/plain; charset=utf-8',
+      'content-encoding': coding,
+      'x-accept-encoding': req.headers['accept-encoding'] ?? '',
+    });
+    return res.end(encoded(Buffer.from(`hello ${url.pathname.slice(1)} é`)));
+  }
   if (url.pathname === '/redirect') {
     const status = nonNegativeInt(params, 'status', 302);
     if (status < 300 || status > 399) return sendText(res, 400, 'status must be 300-399');

@@ -3,8 +3,9 @@
 //! `proxyConfig`. They look synchronous to the script; the thread waits without a slot (so
 //! without CPU and without holding up other executions) while the I/O runtime does the request.
 
-use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::Method;
 use rquickjs::function::Opt;
@@ -16,6 +17,13 @@ use super::{
   Shared,
 };
 use crate::egress::{check_request_header, fetch, Egress, HttpRequest};
+
+/// How often a wait for a response looks whether its execution was told to stop.
+const STOP_POLL: Duration = Duration::from_millis(10);
+
+/// The most headers a script may send with one request; what servers accept (hyper answers more
+/// than 100 in a response with an error).
+pub const MAX_REQUEST_HEADERS: usize = 100;
 
 pub fn install<'js>(ctx: &Ctx<'js>, state: &Shared, egress: Arc<Egress>) -> rquickjs::Result<()> {
   let http = Object::new(ctx.clone())?;
@@ -75,7 +83,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, state: &Shared, egress: Arc<Egress>) -> rqui
 fn call<'js>(
   ctx: &Ctx<'js>,
   state: &Shared,
-  egress: &Egress,
+  egress: &Arc<Egress>,
   method: Method,
   url: Option<Value<'js>>,
   body: Option<Value<'js>>,
@@ -123,32 +131,51 @@ fn call<'js>(
       ),
     ));
   }
-  let count = Cell::new(used);
-  let take = || {
-    let ok = count.get() < egress.max_requests;
-    if ok {
-      count.set(count.get() + 1);
-    }
-    ok
+  // Redirects take from the same budget, counted by the task that follows them.
+  let count = Arc::new(AtomicU32::new(used));
+  let max = egress.max_requests;
+  let counted = count.clone();
+  let take = move || {
+    counted
+      .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+        (c < max).then_some(c + 1)
+      })
+      .is_ok()
   };
-  let mut request = Some(HttpRequest {
+  let request = HttpRequest {
     method,
     url,
     headers,
     body,
-  });
+  };
   let deadline = exec.wall_deadline();
+  let mut job = Some(fetch(egress.clone(), request, take, deadline));
   let mut outcome = None;
   let answered = !exec.outside_slot(&mut || {
-    let fetched = crate::io::runtime().block_on(fetch(
-      egress,
-      request.take().expect("one request"),
-      &take,
-      deadline,
-    ));
-    outcome = Some(fetched);
+    // The request is a task of the I/O runtime (TLS, parsing and decompression run there, not
+    // on this thread and not on its CPU budget); this thread only waits for it, and drops it the
+    // moment the execution is told to stop, so nothing downloads for an answered execution.
+    let io = crate::io::runtime();
+    let task = io.spawn(job.take().expect("one request"));
+    let abort = task.abort_handle();
+    let exec = exec.clone();
+    outcome = io.block_on(async move {
+      tokio::select! {
+        joined = task => Some(joined.unwrap_or_else(|e| {
+          Err(crate::egress::HttpFailure::Other(format!("the request task failed: {e}")))
+        })),
+        _ = async {
+          while !exec.stopped() {
+            tokio::time::sleep(STOP_POLL).await;
+          }
+        } => None,
+      }
+    });
+    if outcome.is_none() {
+      abort.abort();
+    }
   });
-  state.borrow_mut().http_requests = count.get();
+  state.borrow_mut().http_requests = count.load(Ordering::Acquire);
   let Some(outcome) = outcome.filter(|_| !answered) else {
     // The watchdog answered for this execution while it waited.
     return Err(end_script(ctx, state));
@@ -190,6 +217,16 @@ fn header_arg<'js>(
     return Err(Exception::throw_type(
       ctx,
       &format!("{what}: headers must be an object of strings"),
+    ));
+  }
+  // Counted before anything is copied: what is refused costs one pass over its names.
+  let given = headers
+    .as_object()
+    .map_or(0, |o| o.keys::<rquickjs::Atom>().count());
+  if given > MAX_REQUEST_HEADERS {
+    return Err(Exception::throw_type(
+      ctx,
+      &format!("{what}: at most {MAX_REQUEST_HEADERS} headers may be sent. Received {given}"),
     ));
   }
   let json = copy_out(ctx, headers, &format!("{what}: headers"))?;
@@ -242,6 +279,9 @@ mod tests {
       self.waits.fetch_add(1, Ordering::Relaxed);
       wait();
       !self.answered_meanwhile
+    }
+    fn stopped(&self) -> bool {
+      false
     }
   }
 

@@ -57,6 +57,9 @@ pub trait Waiting {
   /// Runs `wait` without holding a slot, so without CPU and without holding up other executions.
   /// Returns false when the execution was answered for meanwhile and must end.
   fn outside_slot(&self, wait: &mut dyn FnMut()) -> bool;
+  /// Whether the execution has been told to stop: a budget ran out, its caller is gone, or it
+  /// was answered for. A wait in progress gives up at once.
+  fn stopped(&self) -> bool;
 }
 
 pub type Shared = Rc<RefCell<ExecState>>;

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use reqwest::{Method, StatusCode};
@@ -119,11 +120,12 @@ impl fmt::Display for HttpFailure {
 /// Performs one call. `take_request` consumes one request from the execution's budget and says
 /// whether there was one; `deadline` is the end of the execution's wall-clock budget.
 pub async fn fetch(
-  egress: &Egress,
+  egress: Arc<Egress>,
   mut req: HttpRequest,
   mut take_request: impl FnMut() -> bool,
   deadline: Instant,
 ) -> Result<HttpResponse, HttpFailure> {
+  let egress = &*egress;
   let mut url = req.url.clone();
   let mut redirects = 0;
   loop {
@@ -153,6 +155,9 @@ pub async fn fetch(
     let timeout_ms = hop_deadline.saturating_duration_since(started).as_millis();
     let hop = async {
       let mut builder = egress.client.request(req.method.clone(), parsed.clone());
+      if !req.headers.iter().any(|(n, _)| n == "accept-encoding") {
+        builder = builder.header("accept-encoding", Encoding::ACCEPTED);
+      }
       for (name, value) in &req.headers {
         builder = builder.header(name.as_str(), value.as_str());
       }
@@ -267,16 +272,17 @@ async fn read(egress: &Egress, url: &Url, mut resp: reqwest::Response) -> Result
       .map(str::to_string),
     _ => None,
   };
-  let mut headers: Vec<(String, String)> = Vec::new();
-  for (name, value) in resp.headers() {
-    let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-    match headers.iter_mut().find(|(n, _)| n == name.as_str()) {
-      Some((_, v)) => {
-        v.push_str(", ");
-        v.push_str(&value);
+  // HeaderMap keeps a name's values together: one pass joins them.
+  let mut headers: Vec<(String, String)> = Vec::with_capacity(resp.headers().keys_len());
+  for name in resp.headers().keys() {
+    let mut joined = String::new();
+    for value in resp.headers().get_all(name) {
+      if !joined.is_empty() {
+        joined.push_str(", ");
       }
-      None => headers.push((name.as_str().to_string(), value)),
+      joined.push_str(&String::from_utf8_lossy(value.as_bytes()));
     }
+    headers.push((name.as_str().to_string(), joined));
   }
   if location.is_some() {
     return Ok((status.as_u16(), headers, location, String::new()));
@@ -285,12 +291,18 @@ async fn read(egress: &Egress, url: &Url, mut resp: reqwest::Response) -> Result
   if resp.content_length().is_some_and(|n| n > limit as u64) {
     return Err(HttpFailure::TooLarge(limit));
   }
+  let encoding = Encoding::of(resp.headers().get("content-encoding"));
+  // The bytes received are bounded, whatever they decode to; then the bytes they decode to.
   let mut body = Vec::new();
   while let Some(chunk) = resp.chunk().await.map_err(|e| describe(egress, url, &e))? {
     if body.len() + chunk.len() > limit {
       return Err(HttpFailure::TooLarge(limit));
     }
     body.extend_from_slice(&chunk);
+  }
+  if encoding != Encoding::Identity {
+    body = encoding.decode(&body, limit)?;
+    headers.retain(|(n, _)| n != "content-encoding" && n != "content-length");
   }
   let body = String::from_utf8_lossy(&body).into_owned();
   if let Some(failure) = proxy_answer(
@@ -303,6 +315,56 @@ async fn read(egress: &Egress, url: &Url, mut resp: reqwest::Response) -> Result
     return Err(failure);
   }
   Ok((status.as_u16(), headers, None, body))
+}
+
+/// The content codings the client asks for and decodes (`Accept-Encoding: gzip, deflate`); a body
+/// in any other coding reaches the script as it came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+  Identity,
+  Gzip,
+  Deflate,
+}
+
+impl Encoding {
+  pub const ACCEPTED: &'static str = "gzip, deflate";
+
+  fn of(header: Option<&reqwest::header::HeaderValue>) -> Encoding {
+    let value = header.and_then(|v| v.to_str().ok()).unwrap_or("");
+    match value.trim().to_ascii_lowercase().as_str() {
+      "gzip" | "x-gzip" => Encoding::Gzip,
+      "deflate" => Encoding::Deflate,
+      _ => Encoding::Identity,
+    }
+  }
+
+  /// Decodes `body`, refusing to produce more than `limit` bytes.
+  fn decode(self, body: &[u8], limit: usize) -> Result<Vec<u8>, HttpFailure> {
+    use flate2::read::{DeflateDecoder, GzDecoder, ZlibDecoder};
+    use std::io::Read;
+    let mut out = Vec::new();
+    let cap = limit as u64 + 1;
+    let read = match self {
+      Encoding::Identity => return Ok(body.to_vec()),
+      Encoding::Gzip => GzDecoder::new(body).take(cap).read_to_end(&mut out),
+      // "deflate" is zlib-wrapped by the standard, bare deflate by some servers.
+      Encoding::Deflate
+        if body.len() >= 2
+          && body[0] & 0x0f == 8
+          && (u16::from(body[0]) << 8 | u16::from(body[1])) % 31 == 0 =>
+      {
+        ZlibDecoder::new(body).take(cap).read_to_end(&mut out)
+      }
+      Encoding::Deflate => DeflateDecoder::new(body).take(cap).read_to_end(&mut out),
+    };
+    match read {
+      Ok(_) if out.len() > limit => Err(HttpFailure::TooLarge(limit)),
+      Ok(_) => Ok(out),
+      Err(e) => Err(HttpFailure::Other(format!(
+        "the response body could not be decoded ({self:?}): {e}"
+      ))),
+    }
+  }
 }
 
 /// What an answer the egress proxy marked as its own means for the script; `None` when it is the

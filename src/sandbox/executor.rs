@@ -250,6 +250,10 @@ impl Waiting for Execution {
     wait();
     ex.acquire_slot(self)
   }
+
+  fn stopped(&self) -> bool {
+    self.stop_reason() != Stop::None
+  }
 }
 
 static EXECUTOR: OnceLock<Executor> = OnceLock::new();
