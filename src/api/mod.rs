@@ -57,6 +57,8 @@ pub trait Waiting {
   /// Runs `wait` without holding a slot, so without CPU and without holding up other executions.
   /// Returns false when the execution was answered for meanwhile and must end.
   fn outside_slot(&self, wait: &mut dyn FnMut()) -> bool;
+  /// Adds one HTTP request to the execution's record.
+  fn record_request(&self, request: crate::outcome::HttpRecord);
 }
 
 pub type Shared = Rc<RefCell<ExecState>>;
