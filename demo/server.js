@@ -69,11 +69,19 @@ async function startDemo({ port = 3000 } = {}) {
 
   // Fresh credentials for every run: only this process knows them.
   const credentials = { username: 'demo', password: crypto.randomBytes(16).toString('hex') };
-  const proxy = await startEgressProxy({ credentials: [credentials], allowedRanges: ['127.0.0.0/8'] });
+  // The playground's scripts have a credential of their own: their decisions are told apart from
+  // the pages', and the proxy holds them to a rate (a run makes at most 3 requests, 4 run at once).
+  const playgroundCredentials = {
+    username: 'playground',
+    password: crypto.randomBytes(16).toString('hex'),
+    maxConcurrent: 4,
+    maxRequestsPerMinute: 600,
+  };
+  const proxy = await startEgressProxy({ credentials: [credentials, playgroundCredentials], allowedRanges: ['127.0.0.0/8'] });
 
   // The playground's scripts go through a gate that lets only the token API through, then through
   // the same egress proxy as the pages' scripts.
-  const gate = await startGate({ egressUrl: proxy.url, egressCredentials: credentials, allowedOrigin: apiUrl });
+  const gate = await startGate({ egressUrl: proxy.url, egressCredentials: playgroundCredentials, allowedOrigin: apiUrl });
   const variables = { validateUrl: `${apiUrl}/validate` };
 
   const metrics = pageMetrics();
