@@ -160,7 +160,8 @@ impl fmt::Display for Failure {
 pub struct ScriptError {
   pub failure: Failure,
   pub logs: Vec<LogEntry>,
-  pub stats: Stats,
+  /// Boxed: failures travel in `Result`s, which should stay small.
+  pub stats: Box<Stats>,
 }
 
 impl ScriptError {
@@ -174,7 +175,7 @@ impl ScriptError {
     ScriptError {
       failure,
       logs,
-      stats,
+      stats: Box::new(stats),
     }
   }
 
@@ -190,7 +191,7 @@ impl ScriptError {
       err.set_named_property("line", line)?;
       err.set_named_property("column", column)?;
       err.set_named_property("logs", self.logs)?;
-      err.set_named_property("stats", self.stats)?;
+      err.set_named_property("stats", *self.stats)?;
       Ok(napi::Error::from(err.to_unknown()))
     };
     build().unwrap_or_else(|e| e)
