@@ -306,6 +306,40 @@ export interface ExecutorStats {
   refusing?: string
 }
 
+/**
+ * One HTTP request a script made (each redirect hop is one). Only the host of the URL is kept:
+ * paths and query strings can hold tokens, and records end up in logs and metrics.
+ */
+export interface HttpRecord {
+  /** `GET`, `POST`, … */
+  method: string
+  /**
+   * The host name or address of the URL (IPv6 in brackets), without port, path or query; `''`
+   * when the URL could not be parsed.
+   */
+  host: string
+  /** The response's status; 0 when there was none (refused, failed, timed out). */
+  status: number
+  /** Bytes of response body received. */
+  bytes: number
+  /** From the start of the request to the end of its response (or its failure). */
+  durationMs: number
+  /**
+   * Why the request got no response, as a stable code; `null` when it got one:
+   * `'invalid-url'`, `'blocked'` (by the egress policy, in the addon), `'proxy-refused'`,
+   * `'proxy-failed'`, `'proxy-auth'`, `'proxy-unreachable'`, `'dns'`, `'timeout'`,
+   * `'budget-spent'`, `'too-large'`, `'tls'` or `'other'`.
+   */
+  error: 'invalid-url' | 'blocked' | 'proxy-refused' | 'proxy-failed' | 'proxy-auth' | 'proxy-unreachable' | 'dns' | 'timeout' | 'budget-spent' | 'too-large' | 'tls' | 'other' | null
+  /**
+   * The rule that refused it, when the egress policy or the proxy did: a policy code
+   * (`'not-allowed-host'`, `'blocked-address'`, …) or one of the proxy's own (`'rate-limited'`,
+   * `'proxy-auth'`, `'connect-failed'`, …); `null` otherwise, and for an `https:` request the
+   * proxy would not tunnel (a tunnel refusal does not reach the client with its reason).
+   */
+  rule: string | null
+}
+
 /** One line the script printed with `console.*`. */
 export interface LogEntry {
   level: 'log' | 'info' | 'warn' | 'error' | 'debug'
@@ -559,12 +593,32 @@ export interface ScriptResult {
  */
 export declare function startEgressProxy(options: EgressProxyOptions): Promise<EgressProxy>
 
-/** Measurements of one execution. */
+/**
+ * The record of one execution: how it ended, what it cost, and every HTTP request it made. Results
+ * carry it as `stats`, and so do the errors of failed executions, so that every execution can be
+ * logged and measured the same way.
+ */
 export interface Stats {
-  /** Wall time from the start of the execution to its end. */
+  /** `'ok'`, or the `code` of the error the execution failed with. */
+  outcome: 'ok' | ErrorCode
+  /**
+   * Wall time from the start of the execution (once it had a slot) to its end, a page's
+   * rendering included; the time it waited for a slot before starting is `queueMs`.
+   */
   durationMs: number
-  /** CPU time spent running the script. */
+  /** CPU time spent running the script (and rendering the page). */
   cpuMs: number
+  /**
+   * The most memory the sandbox held at once, in bytes, counted as `memoryLimitBytes` counts it
+   * (the runtime's own structures and the host globals included).
+   */
+  peakMemoryBytes: number
+  /** Time spent waiting for a slot: before starting, and again after each HTTP wait. */
+  queueMs: number
+  /** Time spent waiting on HTTP (without a slot). */
+  httpWaitMs: number
   /** HTTP requests made, redirect hops and refused ones included. */
   httpRequests: number
+  /** Each of those requests, in the order they were made. */
+  requests: Array<HttpRecord>
 }

@@ -111,6 +111,43 @@ describe('npm run demo', () => {
     expect((await request(demo.url).get('/.env')).status).toBe(404);
   });
 
+  it("exposes Prometheus metrics of the pages' executions and of the executor at /metrics", async () => {
+    /** The value of every sample in a scrape, by series. */
+    const scrape = async () => {
+      const res = await request(demo.url).get('/metrics');
+      expect(res.status).toBe(200);
+      expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+      const samples = new Map();
+      for (const line of res.text.split('\n')) {
+        const match = /^([a-z_]+(?:\{[^}]*\})?) (\S+)$/.exec(line);
+        if (match) samples.set(match[1], Number(match[2]));
+      }
+      return samples;
+    };
+    const before = await scrape();
+    const agent = request.agent(demo.url);
+    await agent.get('/welcome?token=good-token');
+    await agent.get('/welcome?token=bad-token');
+    await agent.get('/visits');
+    const after = await scrape();
+    const added = (series) => (after.get(series) ?? 0) - (before.get(series) ?? 0);
+
+    expect(added('backend_scripts_executions_total{page="welcome.html",outcome="ok"}')).toBe(2);
+    expect(added('backend_scripts_executions_total{page="visits.html",outcome="ok"}')).toBe(1);
+    expect(added('backend_scripts_execution_duration_seconds_count{outcome="ok"}')).toBe(3);
+    expect(added('backend_scripts_execution_cpu_seconds_count{outcome="ok"}')).toBe(3);
+    expect(added('backend_scripts_execution_duration_seconds_bucket{le="+Inf",outcome="ok"}')).toBe(3);
+    expect(added('backend_scripts_execution_peak_memory_bytes_count')).toBe(3);
+    // The token check: one request answered 200 and one 401 by the token API.
+    expect(added('backend_scripts_http_requests_total{outcome="2xx",rule=""}')).toBe(1);
+    expect(added('backend_scripts_http_requests_total{outcome="4xx",rule=""}')).toBe(1);
+    for (const gauge of ['running', 'queued', 'in_flight', 'threads', 'abandoned']) {
+      expect(after.get(`backend_scripts_executor_${gauge}`)).toBeGreaterThanOrEqual(0);
+    }
+    expect(after.get('backend_scripts_executor_threads')).toBeGreaterThan(0);
+    expect(demo.output()).toContain(`${demo.url}/metrics`);
+  });
+
   describe('its playground', () => {
     const runPage = (input) => request(demo.url).post('/playground/run').send(input);
 

@@ -6,7 +6,7 @@ const os = require('node:os');
 const path = require('node:path');
 const express = require('express');
 const request = require('supertest');
-const { backendScripts, startEgressProxy } = require('../lib');
+const { backendScripts, configure, startEgressProxy } = require('../lib');
 const { writePages, siteApp } = require('./support/site');
 const { startUpstream } = require('./support/upstream');
 
@@ -572,5 +572,140 @@ describe('proxy and limits as functions of the request: one process, many sites'
       }),
     );
     expect(() => backendScripts({ root, limits: 5 })).toThrow(/options\.limits must be a RunOptions object, a function or null/);
+  });
+});
+
+describe('onExecution: a record of every page served', () => {
+  let upstream;
+  let proxy;
+  let root;
+  let saved;
+  const credentials = { username: 'site', password: 'record-secret' };
+
+  beforeAll(async () => {
+    saved = configure();
+    upstream = await startUpstream();
+    proxy = await startEgressProxy({ allowedRanges: ['127.0.0.0/8'], credentials: [{ ...credentials, deniedRanges: ['127.0.0.2/32'] }] });
+    root = writePages({
+      'fetch.html': `<script scope="backend">
+  const ok = http.get(getVariable('base') + '/json?token=${SECRET}');
+  const refused = http.get(getVariable('other') + '/json');
+  setVariable('statuses', [ok.status, refused.status]);
+</script>{{ var.statuses }}`,
+      'throws.html': '<script scope="backend">throw new Error("down")</script>',
+      'spin.html': '<script scope="backend">const end = Date.now() + 300; while (Date.now() < end) {}</script>spun',
+      'cookie.html': '<script scope="backend">cookie.set("connect.sid", "forged")</script>',
+    });
+  });
+
+  afterAll(async () => {
+    configure(saved);
+    await proxy?.close();
+    await upstream?.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  const site = (options) =>
+    siteApp({
+      root,
+      proxy: { url: proxy.url, ...credentials, allowedRanges: ['127.0.0.0/8'] },
+      variables: { base: upstream.url, other: `http://127.0.0.2:${upstream.port}` },
+      ...options,
+    });
+
+  it('is called once for a page served, with the page, the outcome, the times and every request', async () => {
+    const calls = [];
+    const res = await request(site({ onExecution: (record, info) => calls.push({ record, info }) })).get('/fetch');
+    expect([res.status, res.text]).toEqual([200, '[200, 0]']);
+    expect(calls).toHaveLength(1);
+    const [{ record, info }] = calls;
+    expect(record).toEqual({
+      page: 'fetch.html',
+      outcome: 'ok',
+      durationMs: expect.any(Number),
+      cpuMs: expect.any(Number),
+      peakMemoryBytes: expect.any(Number),
+      queueMs: expect.any(Number),
+      httpWaitMs: expect.any(Number),
+      httpRequests: 2,
+      requests: [
+        {
+          method: 'GET',
+          host: '127.0.0.1',
+          status: 200,
+          bytes: expect.any(Number),
+          durationMs: expect.any(Number),
+          error: null,
+          rule: null,
+        },
+        {
+          method: 'GET',
+          host: '127.0.0.2',
+          status: 0,
+          bytes: 0,
+          durationMs: expect.any(Number),
+          error: 'proxy-refused',
+          rule: 'denied-address',
+        },
+      ],
+    });
+    expect(record.peakMemoryBytes).toBeGreaterThan(0);
+    expect(record.httpWaitMs).toBeGreaterThan(0);
+    expect(JSON.stringify(record)).not.toContain(SECRET);
+    expect(info.req.path).toBe('/fetch');
+    expect(info.error).toBeNull();
+  });
+
+  it("is called for a failed page with the error's code as the outcome, before the error goes on", async () => {
+    const calls = [];
+    const app = site({ onExecution: (record, { error }) => calls.push([record.page, record.outcome, error?.code]) });
+    expect((await request(app).get('/throws')).body.code).toBe('ERR_SCRIPT_EXCEPTION');
+    expect((await request(app).get('/cookie')).body.code).toBe('ERR_PAGE_SESSION_COOKIE');
+    expect((await request(app).get('/missing')).text).toBe('not handled');
+    expect(calls).toEqual([
+      ['throws.html', 'ERR_SCRIPT_EXCEPTION', 'ERR_SCRIPT_EXCEPTION'],
+      ['cookie.html', 'ERR_PAGE_SESSION_COOKIE', 'ERR_PAGE_SESSION_COOKIE'],
+    ]);
+  });
+
+  it('is called for a page that never ran: refused as busy, or failed in its options', async () => {
+    configure({ maxConcurrency: 1, maxQueue: 0 });
+    const records = [];
+    const app = site({ onExecution: (record) => records.push(record) });
+    const [a, b] = await Promise.all([request(app).get('/spin'), request(app).get('/spin')]);
+    configure(saved);
+    expect([a.status, b.status].sort()).toEqual([200, 503]);
+    expect(records.map((r) => r.outcome).sort()).toEqual(['ERR_SCRIPT_BUSY', 'ok']);
+    expect(records.find((r) => r.outcome === 'ERR_SCRIPT_BUSY')).toMatchObject({ page: 'spin.html', durationMs: 0, requests: [] });
+
+    const failing = [];
+    const broken = site({ proxy: () => Promise.reject(new Error('no credentials')), onExecution: (r) => failing.push(r) });
+    expect((await request(broken).get('/fetch')).status).toBe(500);
+    expect(failing).toEqual([expect.objectContaining({ page: 'fetch.html', outcome: 'error', durationMs: 0, httpRequests: 0 })]);
+  });
+
+  it('never breaks the response when it throws or rejects: the failure becomes a process warning', async () => {
+    const warned = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      const throwing = await request(
+        site({
+          onExecution: () => {
+            throw new Error('metrics backend down');
+          },
+        }),
+      ).get('/fetch');
+      expect([throwing.status, throwing.text]).toEqual([200, '[200, 0]']);
+      const rejecting = await request(site({ onExecution: async () => Promise.reject(new Error('async sink down')) })).get('/throws');
+      expect(rejecting.body.code).toBe('ERR_SCRIPT_EXCEPTION');
+      for (let waited = 0; warned.mock.calls.length < 2 && waited < 2000; waited += 10)
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(warned.mock.calls.map(([message, options]) => [options.code, message.split('\n')[0]])).toEqual([
+        ['BACKEND_SCRIPTS_ON_EXECUTION', 'backendScripts: onExecution threw for fetch.html: Error: metrics backend down'],
+        ['BACKEND_SCRIPTS_ON_EXECUTION', 'backendScripts: onExecution threw for throws.html: Error: async sink down'],
+      ]);
+    } finally {
+      warned.mockRestore();
+    }
+    expect(() => backendScripts({ root, onExecution: 'log' })).toThrow(/options\.onExecution must be a function or null/);
   });
 });

@@ -8,7 +8,11 @@
 // The playground runs code from whoever can reach it, so it trusts nothing it is sent: the input
 // is validated field by field, its size is capped, runs are few at a time, and its scripts reach
 // the network only through a gate in front of the egress proxy that lets through the token API
-// alone (the egress policy opens all of 127.0.0.0/8 for the demo, which holds more than that API).
+// alone (the egress policy opens all of 127.0.0.0/8 for the demo, which holds more than that API),
+// and then with a credential of their own, rate-limited at the proxy. The proxy's per-credential
+// `allowedHosts` cannot replace the gate: it matches host names, never an address literal such as
+// the API's 127.0.0.1, and says nothing of ports, while the gate allows one origin (host and port:
+// not the demo site on the same address) and caps what is sent.
 
 const crypto = require('node:crypto');
 const fs = require('node:fs');

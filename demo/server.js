@@ -4,7 +4,8 @@
 //   - a token-validation API (POST /validate: 200 for the token "good-token", 401 otherwise),
 //   - the package's own egress proxy, which the pages' scripts must go through to reach it,
 //   - an Express site with express-session that serves demo/pages with backendScripts(), its
-//     stylesheet, and the playground (/playground), where a visitor writes and runs a page,
+//     stylesheet, the playground (/playground), where a visitor writes and runs a page, and
+//     Prometheus metrics of the pages' executions (/metrics, see metrics.js),
 // and prints the URLs to open. PORT chooses the site's port (default 3000; 0 for any free one).
 // Everything listens on 127.0.0.1 only: the playground runs the code it is sent.
 
@@ -15,6 +16,7 @@ const express = require('express');
 const session = require('express-session');
 const { backendScripts, startEgressProxy } = require('..');
 const { playground, startGate, HTTP_LIMITS } = require('./playground.js');
+const { pageMetrics } = require('./metrics.js');
 
 /** The token-validation API: the kind of service a page checks a visitor's token against. */
 function startValidationApi() {
@@ -67,15 +69,26 @@ async function startDemo({ port = 3000 } = {}) {
 
   // Fresh credentials for every run: only this process knows them.
   const credentials = { username: 'demo', password: crypto.randomBytes(16).toString('hex') };
-  const proxy = await startEgressProxy({ credentials: [credentials], allowedRanges: ['127.0.0.0/8'] });
+  // The playground's scripts have a credential of their own: their decisions are told apart from
+  // the pages', and the proxy holds them to a rate (a run makes at most 3 requests, 4 run at once).
+  const playgroundCredentials = {
+    username: 'playground',
+    password: crypto.randomBytes(16).toString('hex'),
+    maxConcurrent: 4,
+    maxRequestsPerMinute: 600,
+  };
+  const proxy = await startEgressProxy({ credentials: [credentials, playgroundCredentials], allowedRanges: ['127.0.0.0/8'] });
 
   // The playground's scripts go through a gate that lets only the token API through, then through
   // the same egress proxy as the pages' scripts.
-  const gate = await startGate({ egressUrl: proxy.url, egressCredentials: credentials, allowedOrigin: apiUrl });
+  const gate = await startGate({ egressUrl: proxy.url, egressCredentials: playgroundCredentials, allowedOrigin: apiUrl });
   const variables = { validateUrl: `${apiUrl}/validate` };
 
+  const metrics = pageMetrics();
   const app = express();
   app.use('/assets', express.static(path.join(__dirname, 'public'), { index: false }));
+  // On a real site, serve metrics on an address only the monitoring system reaches.
+  app.get('/metrics', metrics.handler);
   app.use(
     playground({
       proxy: { url: gate.url, ...gate.credentials, allowedRanges: ['127.0.0.0/8'], ...HTTP_LIMITS },
@@ -95,6 +108,7 @@ async function startDemo({ port = 3000 } = {}) {
       onLogs: (logs, { page }) => {
         for (const { level, message } of logs) console.log(`[${page}] console.${level}: ${message}`);
       },
+      onExecution: metrics.onExecution,
     }),
   );
   app.use((req, res) => res.status(404).type('text').send('Not found'));
@@ -135,6 +149,7 @@ if (require.main === module) {
       console.log(`  ${demo.url}/visits                    a visit counter kept in the session`);
       console.log(`  ${demo.url}/api/me                    a JSON endpoint (response.json)`);
       console.log(`  ${demo.url}/playground                write a page and run it`);
+      console.log(`  ${demo.url}/metrics                   Prometheus metrics of the pages' executions`);
       console.log('');
       console.log(`Token API ${demo.apiUrl}/validate, reached only through the egress proxy ${demo.proxyUrl}.`);
       console.log('Press Ctrl-C to stop.');

@@ -1,6 +1,6 @@
 // Types of errors.js: the errors executions and pages fail with.
 
-import type { ErrorCode, LogEntry } from '../index';
+import type { ErrorCode, LogEntry, Stats } from '../index';
 
 /**
  * The `code` of an error `runBackendScript`, `renderPage` or `backendScripts()` fails with:
@@ -48,6 +48,12 @@ export declare class ScriptError extends Error {
   column: number | null;
   /** What the script printed before it failed. */
   logs: LogEntry[];
+  /**
+   * The record of the execution, as a result's `stats`: `outcome` is this error's `code`, and the
+   * times, peak memory and HTTP requests are those of the execution up to its failure (all 0 and
+   * empty for `ERR_SCRIPT_BUSY`, which never ran). Absent on a ScriptError made by hand.
+   */
+  stats?: Stats;
   /** Set by `backendScripts()` on the errors it passes to `next()`: 503 for `ERR_SCRIPT_BUSY`, else 500. */
   status?: number;
   /** Set by `backendScripts()`: the page's file. */

@@ -5,6 +5,7 @@
 import type { NextFunction, Request, Response } from 'express'
 import type {
   LogEntry,
+  Stats,
   PageResult as GeneratedPageResult,
   ProxyConfig,
   RunOptions,
@@ -15,6 +16,7 @@ import type {
 export * from '../index'
 export { ScriptError, SCRIPT_ERROR_CODES } from './errors'
 export type { ScriptErrorCode } from './errors'
+import type { ScriptErrorCode } from './errors'
 
 /** What every {@link ScriptResult} has, whatever its `action`. */
 export type ScriptResultBase = Omit<GeneratedScriptResult, 'action' | 'status' | 'location' | 'body'>
@@ -147,6 +149,16 @@ export interface BackendScriptsOptions {
    */
   onLogs?: ((logs: LogEntry[], info: { page: string; req: Request }) => void) | null
   /**
+   * Called once for every page served, whether it succeeded or failed, with the record of its
+   * execution: the addon's `stats` (outcome, duration, CPU, peak memory, waits, every HTTP
+   * request) and the page's file. Called after the response is sent for a success, and before
+   * the error goes to `next(err)` for a failure; `info.error` is that error. Feed logs and metrics
+   * from it. If it throws (or returns a promise that rejects), the response is not affected: the
+   * failure is emitted as a process warning with code `BACKEND_SCRIPTS_ON_EXECUTION`.
+   * @default null
+   */
+  onExecution?: ((record: ExecutionRecord, info: { req: Request; error: Error | null }) => void | Promise<void>) | null
+  /**
    * The page a path ending in `/` serves.
    * @default 'index.html'
    */
@@ -164,6 +176,23 @@ export interface BackendScriptsOptions {
    * @default 'connect.sid'
    */
   sessionCookieName?: string
+}
+
+/**
+ * The record of one page served by {@link backendScripts}: the execution's `stats`, the page, and
+ * the outcome. It is plain data (it holds no path or query string of the requests the script
+ * made, only their hosts), ready to log as JSON.
+ */
+export interface ExecutionRecord extends Omit<Stats, 'outcome'> {
+  /** The page's file, relative to `root`. */
+  page: string
+  /**
+   * `'ok'`, or the `code` of the error the page failed with: a {@link ScriptErrorCode}, or, for a
+   * failure before the script ran (an options function that threw, a bad argument), that error's
+   * own `code` (`'error'` when it has none). The time and HTTP fields of a page that never ran
+   * are 0 and empty.
+   */
+  outcome: 'ok' | ScriptErrorCode | (string & {})
 }
 
 /** An Express (4 or 5) middleware. */

@@ -35,6 +35,18 @@ function backendScripts(options) {
 async function serve(req, res, config, pages) {
   const page = await pages.find(candidates(req.path, config));
   if (!page) return false;
+  try {
+    const stats = await respond(req, res, config, page);
+    report(config, page, req, stats, null);
+  } catch (error) {
+    report(config, page, req, error?.stats, error);
+    throw error;
+  }
+  return true;
+}
+
+/** Runs the page and answers with what it produced; resolves with the execution's record. */
+async function respond(req, res, config, page) {
   let result;
   try {
     const [variables, proxy, limits] = await Promise.all([
@@ -55,7 +67,8 @@ async function serve(req, res, config, pages) {
     const error = new Error(
       `the page's script tried to ${verb} the cookie "${refused.name}", which is the session cookie; store values with session.set instead`,
     );
-    throw pageError(Object.assign(error, { code: 'ERR_PAGE_SESSION_COOKIE' }), page.file);
+    const stats = { ...result.stats, outcome: 'ERR_PAGE_SESSION_COOKIE' };
+    throw pageError(Object.assign(error, { code: 'ERR_PAGE_SESSION_COOKIE', logs: result.logs, stats }), page.file);
   }
   // Everything the response will carry is made and checked with Node's and Express's own rules
   // before anything is applied: a page that cannot be sent as its script made it changes nothing.
@@ -79,7 +92,39 @@ async function serve(req, res, config, pages) {
   // A redirect has no body; everything else goes through res.send for HEAD, ETag and freshness.
   if (result.body === '') res.end();
   else res.send(result.body);
-  return true;
+  return result.stats;
+}
+
+/** The record of an execution that never ran, or failed outside the addon. */
+const NO_STATS = Object.freeze({
+  outcome: 'ok',
+  durationMs: 0,
+  cpuMs: 0,
+  peakMemoryBytes: 0,
+  queueMs: 0,
+  httpWaitMs: 0,
+  httpRequests: 0,
+  requests: Object.freeze([]),
+});
+
+/**
+ * Hands onExecution the record of a page served: the addon's record (`stats`), the page and the
+ * outcome. A failure of onExecution itself never reaches the visitor: it is emitted as a warning.
+ */
+function report(config, page, req, stats, error) {
+  if (!config.onExecution) return;
+  const outcome = error ? (typeof error.code === 'string' ? error.code : 'error') : 'ok';
+  const record = { ...NO_STATS, ...(stats && typeof stats === 'object' ? stats : {}), page: page.file, outcome };
+  const warn = (thrown) =>
+    process.emitWarning(`backendScripts: onExecution threw for ${page.file}: ${thrown?.stack ?? thrown}`, {
+      code: 'BACKEND_SCRIPTS_ON_EXECUTION',
+    });
+  try {
+    const returned = config.onExecution(record, { req, error });
+    if (returned && typeof returned.then === 'function') returned.then(undefined, warn);
+  } catch (thrown) {
+    warn(thrown);
+  }
 }
 
 function validate(options) {
@@ -95,6 +140,7 @@ function validate(options) {
     extensions = ['html'],
     sessionCookieName = 'connect.sid',
     onLogs = null,
+    onExecution = null,
   } = options;
   if (typeof root !== 'string' || root === '') throw typeError('options.root', 'a non-empty string', root);
   let realRoot;
@@ -118,6 +164,7 @@ function validate(options) {
     throw typeError('options.variables', 'an object, a function or null', variables);
   }
   if (onLogs !== null && typeof onLogs !== 'function') throw typeError('options.onLogs', 'a function or null', onLogs);
+  if (onExecution !== null && typeof onExecution !== 'function') throw typeError('options.onExecution', 'a function or null', onExecution);
   if (typeof index !== 'string' || !isPlainName(index)) throw typeError('options.index', 'a file name', index);
   if (
     !Array.isArray(extensions) ||
@@ -129,7 +176,17 @@ function validate(options) {
   if (typeof sessionCookieName !== 'string' || sessionCookieName === '') {
     throw typeError('options.sessionCookieName', 'a non-empty string', sessionCookieName);
   }
-  return { root: realRoot, proxy, limits, variables, index, extensions: extensions.map((e) => `.${e}`), sessionCookieName, onLogs };
+  return {
+    root: realRoot,
+    proxy,
+    limits,
+    variables,
+    index,
+    extensions: extensions.map((e) => `.${e}`),
+    sessionCookieName,
+    onLogs,
+    onExecution,
+  };
 }
 
 /**

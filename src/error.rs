@@ -7,7 +7,7 @@ use napi::bindgen_prelude::{FromNapiValue, JsObjectValue, Object};
 use napi::{Env, JsRangeError, JsTypeError, JsValue, Status};
 use napi_derive::napi;
 
-use crate::outcome::LogEntry;
+use crate::outcome::{LogEntry, Stats};
 
 /// The `code` of every error an execution or a page can fail with. Callers switch on it, so each
 /// is stable; `index.d.ts` has them as a union of string literals.
@@ -165,19 +165,32 @@ impl fmt::Display for Failure {
   }
 }
 
-/// A failed execution: the failure and what the script printed before it.
+/// A failed execution: the failure, what the script printed before it, and the record of the
+/// execution (with the failure's code as its `outcome`).
 #[derive(Debug)]
 pub struct ScriptError {
   pub failure: Failure,
   pub logs: Vec<LogEntry>,
+  /// Boxed: failures travel in `Result`s, which should stay small.
+  pub stats: Box<Stats>,
 }
 
 impl ScriptError {
+  /// A failure with an empty record: for an execution that never ran.
   pub fn new(failure: Failure, logs: Vec<LogEntry>) -> Self {
-    ScriptError { failure, logs }
+    ScriptError::with_stats(failure, logs, Stats::empty())
   }
 
-  /// The one conversion to a JavaScript `Error` with `code`, `line`, `column` and `logs`.
+  pub fn with_stats(failure: Failure, logs: Vec<LogEntry>, mut stats: Stats) -> Self {
+    stats.outcome = failure.code().as_str().into();
+    ScriptError {
+      failure,
+      logs,
+      stats: Box::new(stats),
+    }
+  }
+
+  /// The one conversion to a JavaScript `Error` with `code`, `line`, `column`, `logs` and `stats`.
   pub fn into_napi(self, env: &Env) -> napi::Error {
     let build = || -> napi::Result<napi::Error> {
       let mut err: Object = env.create_error(napi::Error::new(
@@ -189,6 +202,7 @@ impl ScriptError {
       err.set_named_property("line", line)?;
       err.set_named_property("column", column)?;
       err.set_named_property("logs", self.logs)?;
+      err.set_named_property("stats", *self.stats)?;
       Ok(napi::Error::from(err.to_unknown()))
     };
     build().unwrap_or_else(|e| e)

@@ -120,15 +120,78 @@ pub struct ScriptOutput {
   pub stats: Stats,
 }
 
-/// Measurements of one execution.
+/// The record of one execution: how it ended, what it cost, and every HTTP request it made. Results
+/// carry it as `stats`, and so do the errors of failed executions, so that every execution can be
+/// logged and measured the same way.
 #[napi(object, object_from_js = false)]
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Stats {
-  /// Wall time from the start of the execution to its end.
+  /// `'ok'`, or the `code` of the error the execution failed with.
+  #[napi(ts_type = "'ok' | ErrorCode")]
+  pub outcome: String,
+  /// Wall time from the start of the execution (once it had a slot) to its end, a page's
+  /// rendering included; the time it waited for a slot before starting is `queueMs`.
   pub duration_ms: f64,
-  /// CPU time spent running the script.
+  /// CPU time spent running the script (and rendering the page).
   pub cpu_ms: f64,
+  /// The most memory the sandbox held at once, in bytes, counted as `memoryLimitBytes` counts it
+  /// (the runtime's own structures and the host globals included).
+  pub peak_memory_bytes: f64,
+  /// Time spent waiting for a slot: before starting, and again after each HTTP wait.
+  pub queue_ms: f64,
+  /// Time spent waiting on HTTP (without a slot).
+  pub http_wait_ms: f64,
   /// HTTP requests made, redirect hops and refused ones included.
   pub http_requests: u32,
+  /// Each of those requests, in the order they were made.
+  pub requests: Vec<HttpRecord>,
+}
+
+impl Stats {
+  /// The record of an execution that never ran (refused at once, or failed before it started).
+  pub fn empty() -> Stats {
+    Stats {
+      outcome: "ok".into(),
+      duration_ms: 0.0,
+      cpu_ms: 0.0,
+      peak_memory_bytes: 0.0,
+      queue_ms: 0.0,
+      http_wait_ms: 0.0,
+      http_requests: 0,
+      requests: Vec::new(),
+    }
+  }
+}
+
+/// One HTTP request a script made (each redirect hop is one). Only the host of the URL is kept:
+/// paths and query strings can hold tokens, and records end up in logs and metrics.
+#[napi(object, object_from_js = false, use_nullable = true)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpRecord {
+  /// `GET`, `POST`, …
+  pub method: String,
+  /// The host name or address of the URL (IPv6 in brackets), without port, path or query; `''`
+  /// when the URL could not be parsed.
+  pub host: String,
+  /// The response's status; 0 when there was none (refused, failed, timed out).
+  pub status: u32,
+  /// Bytes of response body received.
+  pub bytes: f64,
+  /// From the start of the request to the end of its response (or its failure).
+  pub duration_ms: f64,
+  /// Why the request got no response, as a stable code; `null` when it got one:
+  /// `'invalid-url'`, `'blocked'` (by the egress policy, in the addon), `'proxy-refused'`,
+  /// `'proxy-failed'`, `'proxy-auth'`, `'proxy-unreachable'`, `'dns'`, `'timeout'`,
+  /// `'budget-spent'`, `'too-large'`, `'tls'` or `'other'`.
+  #[napi(
+    ts_type = "'invalid-url' | 'blocked' | 'proxy-refused' | 'proxy-failed' | 'proxy-auth' | 'proxy-unreachable' | 'dns' | 'timeout' | 'budget-spent' | 'too-large' | 'tls' | 'other'"
+  )]
+  pub error: Option<String>,
+  /// The rule that refused it, when the egress policy or the proxy did: a policy code
+  /// (`'not-allowed-host'`, `'blocked-address'`, …) or one of the proxy's own (`'rate-limited'`,
+  /// `'proxy-auth'`, `'connect-failed'`, …); `null` otherwise, and for an `https:` request the
+  /// proxy would not tunnel (a tunnel refusal does not reach the client with its reason).
+  pub rule: Option<String>,
 }

@@ -149,7 +149,13 @@ fn call<'js>(
     body,
   };
   let deadline = exec.wall_deadline();
-  let mut job = Some(fetch(egress.clone(), request, take, deadline));
+  let egress = egress.clone();
+  // The hops' records come back with the outcome: the task cannot reach the execution.
+  let mut job = Some(async move {
+    let mut records = Vec::new();
+    let fetched = fetch(egress, request, take, deadline, |r| records.push(r)).await;
+    (fetched, records)
+  });
   let mut outcome = None;
   let answered = !exec.outside_slot(&mut || {
     // The request is a task of the I/O runtime (TLS, parsing and decompression run there, not
@@ -158,21 +164,28 @@ fn call<'js>(
     let io = crate::io::runtime();
     let task = io.spawn(job.take().expect("one request"));
     let abort = task.abort_handle();
-    let exec = exec.clone();
-    outcome = io.block_on(async move {
+    let waiting = exec.clone();
+    let joined = io.block_on(async move {
       tokio::select! {
         joined = task => Some(joined.unwrap_or_else(|e| {
-          Err(crate::egress::HttpFailure::Other(format!("the request task failed: {e}")))
+          let failed = crate::egress::HttpFailure::Other(format!("the request task failed: {e}"));
+          (Err(failed), Vec::new())
         })),
         _ = async {
-          while !exec.stopped() {
+          while !waiting.stopped() {
             tokio::time::sleep(STOP_POLL).await;
           }
         } => None,
       }
     });
-    if outcome.is_none() {
-      abort.abort();
+    match joined {
+      Some((fetched, records)) => {
+        for record in records {
+          exec.record_request(record);
+        }
+        outcome = Some(fetched);
+      }
+      None => abort.abort(),
     }
   });
   state.borrow_mut().http_requests = count.load(Ordering::Acquire);
@@ -266,6 +279,7 @@ mod tests {
   struct Execution {
     waits: AtomicU32,
     answered_meanwhile: bool,
+    records: std::sync::Mutex<Vec<crate::outcome::HttpRecord>>,
   }
 
   impl Waiting for Execution {
@@ -283,11 +297,23 @@ mod tests {
     fn stopped(&self) -> bool {
       false
     }
+    fn record_request(&self, request: crate::outcome::HttpRecord) {
+      self.records.lock().unwrap().push(request);
+    }
   }
 
   /// Runs `source` with `http` going to a proxy port nothing listens on; the result of the last
   /// expression as JSON, or `None` when the script was ended.
   fn run(source: &str, answered_meanwhile: bool) -> (Option<String>, u32, u32) {
+    let (out, waits, requests, _) = run_recorded(source, answered_meanwhile);
+    (out, waits, requests)
+  }
+
+  /// As [`run`], with the requests the execution recorded.
+  fn run_recorded(
+    source: &str,
+    answered_meanwhile: bool,
+  ) -> (Option<String>, u32, u32, Vec<crate::outcome::HttpRecord>) {
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let proxy = format!(r#"{{"url":"http://{}"}}"#, dead.local_addr().unwrap());
     drop(dead);
@@ -295,6 +321,7 @@ mod tests {
     let exec = Arc::new(Execution {
       waits: AtomicU32::new(0),
       answered_meanwhile,
+      records: Default::default(),
     });
     let state: Shared = Rc::new(RefCell::new(ExecState {
       budget: OutputBudget::new(1 << 20),
@@ -315,7 +342,8 @@ mod tests {
       }
     });
     let requests = state.borrow().http_requests;
-    (out, exec.waits.load(Ordering::Relaxed), requests)
+    let records = exec.records.lock().unwrap().clone();
+    (out, exec.waits.load(Ordering::Relaxed), requests, records)
   }
 
   #[test]
@@ -344,5 +372,36 @@ mod tests {
       .unwrap()
       .starts_with("blocked by the egress policy (blocked-address)"));
     assert_eq!((waits, requests), (1, 1));
+  }
+
+  #[test]
+  fn every_request_is_recorded_with_its_host_only_and_the_rule_that_refused_it() {
+    let (_, _, requests, records) = run_recorded(
+      "http.get('http://169.254.169.254/latest/meta-data?token=secret'); \
+       http.post('http://93.184.216.34:8080/path', 'x'); 'done'",
+      false,
+    );
+    assert_eq!(requests, 2);
+    let [refused, unreachable] = &records[..] else {
+      panic!("{records:?}")
+    };
+    assert_eq!(
+      (
+        refused.method.as_str(),
+        refused.host.as_str(),
+        refused.status
+      ),
+      ("GET", "169.254.169.254", 0)
+    );
+    assert_eq!(refused.error.as_deref(), Some("blocked"));
+    assert_eq!(refused.rule.as_deref(), Some("blocked-address"));
+    assert_eq!(
+      (unreachable.method.as_str(), unreachable.host.as_str()),
+      ("POST", "93.184.216.34")
+    );
+    assert_eq!(unreachable.error.as_deref(), Some("proxy-unreachable"));
+    assert_eq!(unreachable.rule, None);
+    let json = serde_json::to_string(&records).unwrap();
+    assert!(!json.contains("token") && !json.contains("path"), "{json}");
   }
 }

@@ -60,6 +60,8 @@ pub trait Waiting {
   /// Whether the execution has been told to stop: a budget ran out, its caller is gone, or it
   /// was answered for. A wait in progress gives up at once.
   fn stopped(&self) -> bool;
+  /// Adds one HTTP request to the execution's record.
+  fn record_request(&self, request: crate::outcome::HttpRecord);
 }
 
 pub type Shared = Rc<RefCell<ExecState>>;

@@ -11,6 +11,7 @@ use reqwest::{Method, StatusCode};
 use url::Url;
 
 use super::Egress;
+use crate::outcome::HttpRecord;
 use crate::policy::{Denial, TargetHost};
 use crate::wire::{may_carry_markers, ProxyRule, DENIED_HEADER, ERROR_HEADER};
 
@@ -48,6 +49,8 @@ pub enum HttpFailure {
   ProxyAuth,
   ProxyRefused {
     target: String,
+    /// The rule the proxy named; `None` when it would not open a tunnel, which says no more.
+    rule: Option<String>,
     reason: String,
   },
   /// The egress proxy could not complete the request (it could not resolve, reach or read the
@@ -89,7 +92,7 @@ impl fmt::Display for HttpFailure {
         f,
         "the egress proxy refused the credentials (407 Proxy Authentication Required)"
       ),
-      HttpFailure::ProxyRefused { target, reason } => write!(
+      HttpFailure::ProxyRefused { target, reason, .. } => write!(
         f,
         "the egress proxy refused the request to {target}: {reason}"
       ),
@@ -117,13 +120,84 @@ impl fmt::Display for HttpFailure {
   }
 }
 
+impl HttpFailure {
+  /// A stable code for the kind of failure, as the execution's record reports it.
+  pub fn code(&self) -> &'static str {
+    match self {
+      HttpFailure::InvalidUrl(_) => "invalid-url",
+      HttpFailure::Blocked(_) | HttpFailure::BlockedByDns { .. } => "blocked",
+      HttpFailure::LimitReached(_) => "limit-reached",
+      HttpFailure::ProxyUnreachable { .. } => "proxy-unreachable",
+      HttpFailure::ProxyAuth => "proxy-auth",
+      HttpFailure::ProxyRefused { .. } => "proxy-refused",
+      HttpFailure::ProxyFailed { .. } => "proxy-failed",
+      HttpFailure::Dns(_) => "dns",
+      HttpFailure::Timeout(_) => "timeout",
+      HttpFailure::BudgetSpent => "budget-spent",
+      HttpFailure::TooLarge(_) => "too-large",
+      HttpFailure::TooManyRedirects(_) => "too-many-redirects",
+      HttpFailure::Tls(_) => "tls",
+      HttpFailure::Other(_) => "other",
+    }
+  }
+
+  /// The rule that refused the request, when the egress policy (here or at the proxy) or the
+  /// proxy itself did.
+  pub fn rule(&self) -> Option<&str> {
+    match self {
+      HttpFailure::InvalidUrl(d) | HttpFailure::Blocked(d) => Some(d.rule()),
+      HttpFailure::BlockedByDns { denial, .. } => Some(denial.rule()),
+      HttpFailure::ProxyAuth => Some(ProxyRule::ProxyAuth.code()),
+      HttpFailure::ProxyRefused { rule, .. } => rule.as_deref(),
+      HttpFailure::ProxyFailed { rule, .. } => Some(rule),
+      // Only the proxy's `resolve-failed` answer is read as a DNS failure.
+      HttpFailure::Dns(_) => Some(ProxyRule::ResolveFailed.code()),
+      _ => None,
+    }
+  }
+}
+
+/// What one request (one hop of a call) leaves in the execution's record: only the host of its
+/// URL, never its path or query.
+fn hop_record(
+  method: &Method,
+  url: &str,
+  started: Instant,
+  outcome: Result<(u16, usize), &HttpFailure>,
+) -> HttpRecord {
+  let host = Url::parse(url)
+    .ok()
+    .and_then(|u| u.host_str().map(str::to_owned))
+    .unwrap_or_default();
+  let (status, bytes, error, rule) = match outcome {
+    Ok((status, bytes)) => (status, bytes, None, None),
+    Err(f) => (
+      0,
+      0,
+      Some(f.code().to_string()),
+      f.rule().map(str::to_owned),
+    ),
+  };
+  HttpRecord {
+    method: method.as_str().to_string(),
+    host,
+    status: status.into(),
+    bytes: bytes as f64,
+    duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+    error,
+    rule,
+  }
+}
+
 /// Performs one call. `take_request` consumes one request from the execution's budget and says
-/// whether there was one; `deadline` is the end of the execution's wall-clock budget.
+/// whether there was one; `deadline` is the end of the execution's wall-clock budget. Every
+/// request made (each hop of a redirect chain) is passed to `record`.
 pub async fn fetch(
   egress: Arc<Egress>,
   mut req: HttpRequest,
   mut take_request: impl FnMut() -> bool,
   deadline: Instant,
+  mut record: impl FnMut(HttpRecord),
 ) -> Result<HttpResponse, HttpFailure> {
   let egress = &*egress;
   let mut url = req.url.clone();
@@ -133,46 +207,13 @@ pub async fn fetch(
       return Err(HttpFailure::LimitReached(egress.max_requests));
     }
     let started = Instant::now();
-    let hop_deadline = (started + egress.timeout).min(deadline);
-    let target = egress
-      .policy
-      .check_url(&url)
-      .map_err(|d| match d.is_malformed() {
-        true => HttpFailure::InvalidUrl(d),
-        false => HttpFailure::Blocked(d),
-      })?;
-    if let TargetHost::Domain(host) = &target.host {
-      check_resolved(egress, host, target.port, hop_deadline).await?;
-    }
-    if Instant::now() >= deadline {
-      // Not even a connection is started past the end of the execution.
-      return Err(HttpFailure::BudgetSpent);
-    }
-    let parsed = target
-      .url
-      .clone()
-      .expect("check_url returns the parsed URL");
-    let timeout_ms = hop_deadline.saturating_duration_since(started).as_millis();
-    let hop = async {
-      let mut builder = egress.client.request(req.method.clone(), parsed.clone());
-      if !req.headers.iter().any(|(n, _)| n == "accept-encoding") {
-        builder = builder.header("accept-encoding", Encoding::ACCEPTED);
-      }
-      for (name, value) in &req.headers {
-        builder = builder.header(name.as_str(), value.as_str());
-      }
-      if let Some(body) = &req.body {
-        builder = builder.body(body.clone());
-      }
-      let resp = builder
-        .send()
-        .await
-        .map_err(|e| describe(egress, &parsed, &e))?;
-      read(egress, &parsed, resp).await
+    let hop = send(egress, &req, &url, started, deadline).await;
+    let measured = match &hop {
+      Ok((status, _, _, body, _)) => Ok((*status, body.len())),
+      Err(f) => Err(f),
     };
-    let (status, headers, location, body) = tokio::time::timeout_at(hop_deadline.into(), hop)
-      .await
-      .map_err(|_| HttpFailure::Timeout(timeout_ms))??;
+    record(hop_record(&req.method, &url, started, measured));
+    let (status, headers, location, body, parsed) = hop?;
     if let Some(location) = location {
       if redirects == egress.max_redirects {
         return Err(HttpFailure::TooManyRedirects(egress.max_redirects));
@@ -204,6 +245,58 @@ pub async fn fetch(
       body,
     });
   }
+}
+
+/// One request of a call: the policy's check, the local DNS check, and the request through the
+/// proxy; a redirect is returned with its location, for the caller to follow.
+async fn send(
+  egress: &Egress,
+  req: &HttpRequest,
+  url: &str,
+  started: Instant,
+  deadline: Instant,
+) -> Result<(u16, Vec<(String, String)>, Option<String>, String, Url), HttpFailure> {
+  let hop_deadline = (started + egress.timeout).min(deadline);
+  let target = egress
+    .policy
+    .check_url(url)
+    .map_err(|d| match d.is_malformed() {
+      true => HttpFailure::InvalidUrl(d),
+      false => HttpFailure::Blocked(d),
+    })?;
+  if let TargetHost::Domain(host) = &target.host {
+    check_resolved(egress, host, target.port, hop_deadline).await?;
+  }
+  if Instant::now() >= deadline {
+    // Not even a connection is started past the end of the execution.
+    return Err(HttpFailure::BudgetSpent);
+  }
+  let parsed = target
+    .url
+    .clone()
+    .expect("check_url returns the parsed URL");
+  let timeout_ms = hop_deadline.saturating_duration_since(started).as_millis();
+  let hop = async {
+    let mut builder = egress.client.request(req.method.clone(), parsed.clone());
+    if !req.headers.iter().any(|(n, _)| n == "accept-encoding") {
+      builder = builder.header("accept-encoding", Encoding::ACCEPTED);
+    }
+    for (name, value) in &req.headers {
+      builder = builder.header(name.as_str(), value.as_str());
+    }
+    if let Some(body) = &req.body {
+      builder = builder.body(body.clone());
+    }
+    let resp = builder
+      .send()
+      .await
+      .map_err(|e| describe(egress, &parsed, &e))?;
+    read(egress, &parsed, resp).await
+  };
+  let (status, headers, location, body) = tokio::time::timeout_at(hop_deadline.into(), hop)
+    .await
+    .map_err(|_| HttpFailure::Timeout(timeout_ms))??;
+  Ok((status, headers, location, body, parsed))
 }
 
 /// The client's own look at DNS: a name that resolves here to any blocked address is refused.
@@ -379,12 +472,13 @@ fn proxy_answer(
   url: &Url,
 ) -> Option<HttpFailure> {
   let reason = || body.trim().to_string();
-  if status == 403
-    && denied
-      .is_some_and(|rule| Denial::RULES.contains(&rule) || rule == ProxyRule::OwnAddress.code())
+  if let Some(rule) = denied
+    .filter(|rule| Denial::RULES.contains(rule) || *rule == ProxyRule::OwnAddress.code())
+    .filter(|_| status == 403)
   {
     return Some(HttpFailure::ProxyRefused {
       target: authority(url),
+      rule: Some(rule.to_string()),
       reason: reason(),
     });
   }
@@ -437,6 +531,7 @@ fn transport_failure(
   {
     return HttpFailure::ProxyRefused {
       target: authority(url),
+      rule: None,
       reason: "the proxy would not open a tunnel (the destination is blocked or unreachable from the proxy)".into(),
     };
   }

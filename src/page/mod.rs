@@ -53,9 +53,10 @@ pub fn submit(
       // A page is always prepared before its script runs, so a success has one.
       let result = outcome.and_then(|out| match page.get() {
         Some(page) => finish(page, out, max_bytes),
-        None => Err(ScriptError::new(
+        None => Err(ScriptError::with_stats(
           Failure::Internal("a page ran unprepared".into()),
           out.logs,
+          out.stats,
         )),
       });
       settle(result)
@@ -115,30 +116,38 @@ fn prepare(html: &str) -> Prepared {
 
 /// Turns a successful script's output into the page's response, rendering the template when
 /// the script let the page render.
-fn finish(page: &Page, out: ScriptOutput, max_bytes: usize) -> PageOutcome {
+fn finish(page: &Page, mut out: ScriptOutput, max_bytes: usize) -> PageOutcome {
   if !renders(&out) {
     return Ok(PageResult::new(out, None));
   }
+  // Rendering is part of the execution: its record counts it.
+  let (wall, cpu) = (std::time::Instant::now(), crate::sandbox::thread_cpu_time());
+  let rendered = render(page, &out, max_bytes);
+  out.stats.duration_ms += wall.elapsed().as_secs_f64() * 1000.0;
+  out.stats.cpu_ms +=
+    (crate::sandbox::thread_cpu_time().saturating_sub(cpu)).as_secs_f64() * 1000.0;
+  match rendered {
+    Ok(body) => Ok(PageResult::new(out, Some(body))),
+    Err(failure) => Err(ScriptError::with_stats(failure, out.logs, out.stats)),
+  }
+}
+
+/// Renders the page's template with the script's variables.
+fn render(page: &Page, out: &ScriptOutput, max_bytes: usize) -> Result<String, Failure> {
   // The script's variables crossed `copy_out`, which bounded their depth: they always parse.
-  let variables = match crate::json::parse_value(&out.variables_json) {
-    Ok(variables) => variables,
-    Err(e) => {
-      let failure = Failure::Internal(format!("the page's variables could not be read: {e}"));
-      return Err(ScriptError::new(failure, out.logs));
-    }
-  };
+  let variables = crate::json::parse_value(&out.variables_json)
+    .map_err(|e| Failure::Internal(format!("the page's variables could not be read: {e}")))?;
   let rendered = catch_unwind(AssertUnwindSafe(|| {
     page.template.render(&variables, max_bytes)
   }));
-  let failure = match rendered {
-    Ok(Ok(body)) => return Ok(PageResult::new(out, Some(body))),
+  Err(match rendered {
+    Ok(Ok(body)) => return Ok(body),
     Ok(Err(RenderError::TooLarge)) => Failure::OutputLimit {
       limit_bytes: max_bytes as u64,
     },
     Ok(Err(RenderError::Template(error))) => error.into_failure(),
     Err(_) => Failure::Internal("the page template panicked while rendering".into()),
-  };
-  Err(ScriptError::new(failure, out.logs))
+  })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use super::{clock, watchdog, Caller, Job, Outcome, Settle, Source};
 use crate::api::Waiting;
 use crate::error::{Failure, ScriptError};
 use crate::options::{Limits, PoolConfig, MAX_STACK_BYTES};
-use crate::outcome::{LogEntry, SharedLogs};
+use crate::outcome::{HttpRecord, LogEntry, SharedLogs, Stats};
 
 /// How long a thread beyond `maxConcurrency` stays idle before it exits.
 const IDLE_EXIT: Duration = Duration::from_secs(10);
@@ -32,7 +32,8 @@ pub struct Executor {
 #[derive(Default)]
 struct Pool {
   config: PoolConfig,
-  queue: VecDeque<Job>,
+  /// Jobs waiting to start, with when each was submitted.
+  queue: VecDeque<(Job, Instant)>,
   /// Executions holding a slot.
   running: usize,
   /// Executions back from HTTP, waiting for a slot; they go before queued jobs.
@@ -118,6 +119,19 @@ pub struct Execution {
   logs: Mutex<Option<SharedLogs>>,
   /// Guarded by the pool lock's discipline: only changed while the pool is locked.
   slot: Mutex<SlotState>,
+  /// What goes into the execution's record besides its clocks; kept here rather than in the
+  /// sandbox so that the watchdog can report it for an execution it answers for.
+  record: Mutex<Record>,
+  /// The sandbox's memory high-water mark as last seen by its thread.
+  peak_memory: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Record {
+  /// Waiting for a slot: before the start, then after each HTTP wait.
+  queued: Duration,
+  http_wait: Duration,
+  requests: Vec<HttpRecord>,
 }
 
 #[derive(Debug)]
@@ -132,7 +146,7 @@ struct SlotState {
 }
 
 impl Execution {
-  fn start(limits: Limits, settle: Settle, caller: Caller) -> Execution {
+  fn start(limits: Limits, settle: Settle, caller: Caller, queued: Duration) -> Execution {
     let thread = clock::ThreadHandle::current();
     let now = Instant::now();
     Execution {
@@ -153,6 +167,31 @@ impl Execution {
         abandoned: false,
         finished: false,
       }),
+      record: Mutex::new(Record {
+        queued,
+        ..Record::default()
+      }),
+      peak_memory: AtomicU64::new(0),
+    }
+  }
+
+  /// Called from the sandbox's thread with its memory high-water mark.
+  pub fn note_peak_memory(&self, bytes: usize) {
+    self.peak_memory.fetch_max(bytes as u64, Ordering::Relaxed);
+  }
+
+  /// The execution's record as of now; `outcome` is filled in by whoever settles.
+  pub fn stats(&self) -> Stats {
+    let record = lock(&self.record);
+    Stats {
+      outcome: "ok".into(),
+      duration_ms: millis(self.started.elapsed()),
+      cpu_ms: millis(self.cpu_used()),
+      peak_memory_bytes: self.peak_memory.load(Ordering::Relaxed) as f64,
+      queue_ms: millis(record.queued),
+      http_wait_ms: millis(record.http_wait),
+      http_requests: record.requests.len() as u32,
+      requests: record.requests.clone(),
     }
   }
 
@@ -247,13 +286,26 @@ impl Waiting for Execution {
   fn outside_slot(&self, wait: &mut dyn FnMut()) -> bool {
     let ex = executor();
     ex.release_slot(self);
+    let waited = Instant::now();
     wait();
-    ex.acquire_slot(self)
+    lock(&self.record).http_wait += waited.elapsed();
+    let resumed = Instant::now();
+    let ours = ex.acquire_slot(self);
+    lock(&self.record).queued += resumed.elapsed();
+    ours
   }
 
   fn stopped(&self) -> bool {
     self.stop_reason() != Stop::None
   }
+
+  fn record_request(&self, request: HttpRecord) {
+    lock(&self.record).requests.push(request);
+  }
+}
+
+fn millis(d: Duration) -> f64 {
+  d.as_secs_f64() * 1000.0
 }
 
 static EXECUTOR: OnceLock<Executor> = OnceLock::new();
@@ -289,7 +341,7 @@ impl Executor {
       (job.settle)(Err(ScriptError::new(failure, Vec::new())));
       return;
     }
-    pool.queue.push_back(job);
+    pool.queue.push_back((job, Instant::now()));
     self.wake(&mut pool);
   }
 
@@ -332,11 +384,14 @@ impl Executor {
     clock::lower_priority();
     loop {
       let prepared = Sandbox::new().ok();
-      let Some(job) = self.next_job() else { return };
+      let Some((job, submitted)) = self.next_job() else {
+        return;
+      };
       let exec = Arc::new(Execution::start(
         job.limits,
         job.settle,
         job.input.caller.clone(),
+        submitted.elapsed(),
       ));
       watchdog::watch(exec.clone());
       let mut used = None;
@@ -359,8 +414,18 @@ impl Executor {
           .unwrap_or_else(|| "a panic".into());
         Err(Failure::Internal(format!("the executor panicked: {what}")))
       });
+      if let Some(sandbox) = &used {
+        exec.note_peak_memory(sandbox.memory_peak());
+      }
+      let stats = exec.stats();
       let ours = self.finish(&exec);
-      exec.settle(outcome.map_err(|f| ScriptError::new(f, exec.logs_so_far())));
+      exec.settle(match outcome {
+        Ok(mut out) => {
+          out.stats = stats;
+          Ok(out)
+        }
+        Err(f) => Err(ScriptError::with_stats(f, exec.logs_so_far(), stats)),
+      });
       // Freeing the runtime takes a while: only once the caller has its answer.
       drop(used);
       if !ours {
@@ -377,11 +442,11 @@ impl Executor {
   }
 
   /// Waits for a job this thread may start; `None` when the thread should exit.
-  fn next_job(&'static self) -> Option<Job> {
+  fn next_job(&'static self) -> Option<(Job, Instant)> {
     let mut pool = lock(&self.pool);
     loop {
       // Jobs whose caller is gone are dropped unanswered: there is nobody to answer.
-      pool.queue.retain(|job| !job.input.caller.gone());
+      pool.queue.retain(|(job, _)| !job.input.caller.gone());
       if pool.can_start() {
         let job = pool.queue.pop_front().expect("can_start checks the queue");
         pool.running += 1;
@@ -486,7 +551,12 @@ impl Executor {
       _ => Stop::Cpu,
     });
     exec.thread.demote();
-    exec.settle(Err(ScriptError::new(failure, exec.logs_so_far())));
+    let stats = exec.stats();
+    exec.settle(Err(ScriptError::with_stats(
+      failure,
+      exec.logs_so_far(),
+      stats,
+    )));
   }
 
   /// A snapshot of the executor's counters.
@@ -534,18 +604,21 @@ mod tests {
       ..Pool::default()
     };
     for _ in 0..queued {
-      pool.queue.push_back(Job {
-        source: Source::Script(String::new()),
-        input: ScriptInput {
-          caller: Caller::default(),
-          request_json: String::new(),
-          session: Default::default(),
-          variables: Default::default(),
-          egress: None,
+      pool.queue.push_back((
+        Job {
+          source: Source::Script(String::new()),
+          input: ScriptInput {
+            caller: Caller::default(),
+            request_json: String::new(),
+            session: Default::default(),
+            variables: Default::default(),
+            egress: None,
+          },
+          limits: Limits::default(),
+          settle: Box::new(|_| {}),
         },
-        limits: Limits::default(),
-        settle: Box::new(|_| {}),
-      });
+        Instant::now(),
+      ));
     }
     pool
   }

@@ -18,6 +18,12 @@ use crate::options::Limits;
 use crate::outcome::ScriptOutput;
 
 pub use executor::executor;
+
+/// CPU time the calling thread has used, for work done on an executor thread after the script
+/// (rendering a page) that its record counts.
+pub fn thread_cpu_time() -> std::time::Duration {
+  clock::ThreadHandle::current().cpu_time()
+}
 #[cfg(test)]
 pub use executor::THREAD_STACK;
 

@@ -41,6 +41,7 @@ extern "C" {
   // Added by vendor/rquickjs-sys/patches/backend-scripts.patch.
   fn JS_SetInterruptFlag(rt: *mut qjs::JSRuntime, flag: *const i32);
   fn JS_GetOutOfMemoryCount(rt: *mut qjs::JSRuntime) -> u64;
+  fn JS_GetMemoryPeak(rt: *mut qjs::JSRuntime) -> usize;
 }
 
 /// The first promise rejection nobody handled: its reason, read only once the script is over,
@@ -68,11 +69,14 @@ impl Sandbox {
     let current: Rc<RefCell<Option<Arc<Execution>>>> = Rc::default();
     let unhandled: Unhandled = Rc::default();
 
+    let raw_runtime = context.with(|ctx| unsafe { qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) });
     let (cur, st) = (current.clone(), state.clone());
     runtime.set_interrupt_handler(Some(Box::new(move || {
       let Some(exec) = cur.borrow().clone() else {
         return false;
       };
+      // Kept up to date here too, so that an execution the watchdog answers for still reports it.
+      exec.note_peak_memory(unsafe { JS_GetMemoryPeak(raw_runtime) });
       st.try_borrow().is_ok_and(|s| s.ended) || exec.should_stop()
     })));
     let un = unhandled.clone();
@@ -92,7 +96,6 @@ impl Sandbox {
       },
     )));
 
-    let raw_runtime = context.with(|ctx| unsafe { qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) });
     let setup = context
       .with(|ctx| -> rquickjs::Result<_> {
         let host = Object::new(ctx.clone())?;
@@ -206,7 +209,6 @@ impl Sandbox {
       Ok(())
     });
     outcome?;
-    let cpu = exec.cpu_used();
     let mut st = self.state.borrow_mut();
     let logs = st.logs.take();
     let logs_size: usize = logs.iter().map(|l| l.message.len() + l.level.len()).sum();
@@ -220,12 +222,14 @@ impl Sandbox {
       session_changed: !changes.is_empty(),
       cookies: std::mem::take(&mut st.cookies),
       logs,
-      stats: Stats {
-        duration_ms: exec.started.elapsed().as_secs_f64() * 1000.0,
-        cpu_ms: cpu.as_secs_f64() * 1000.0,
-        http_requests: st.http_requests,
-      },
+      // The executor fills the record in once the execution is over.
+      stats: Stats::empty(),
     })
+  }
+
+  /// The most memory the sandbox has held at once, in bytes.
+  pub fn memory_peak(&self) -> usize {
+    unsafe { JS_GetMemoryPeak(self.raw_runtime) }
   }
 
   /// Why the host stopped the script, when it did.

@@ -253,6 +253,8 @@ typedef struct JSMallocState {
     size_t malloc_count;
     size_t malloc_size;
     size_t malloc_limit;
+    /* backend-scripts: the highest malloc_size reached (JS_GetMemoryPeak) */
+    size_t malloc_peak;
     void *opaque; /* user opaque */
 } JSMallocState;
 
@@ -2008,6 +2010,8 @@ void *js_calloc_rt(JSRuntime *rt, size_t count, size_t size)
 
     s->malloc_count++;
     s->malloc_size += js_arena_usable_size(rt, ptr) + MALLOC_OVERHEAD;
+    if (s->malloc_size > s->malloc_peak)
+        s->malloc_peak = s->malloc_size;
     return ptr;
 }
 
@@ -2031,6 +2035,8 @@ void *js_malloc_rt(JSRuntime *rt, size_t size)
 
     s->malloc_count++;
     s->malloc_size += js_arena_usable_size(rt, ptr) + MALLOC_OVERHEAD;
+    if (s->malloc_size > s->malloc_peak)
+        s->malloc_peak = s->malloc_size;
     return ptr;
 }
 
@@ -2077,6 +2083,8 @@ void *js_realloc_rt(JSRuntime *rt, void *ptr, size_t size)
         return NULL;
 
     s->malloc_size += js_arena_usable_size(rt, ptr) - old_size;
+    if (s->malloc_size > s->malloc_peak)
+        s->malloc_peak = s->malloc_size;
     return ptr;
 }
 
@@ -2494,6 +2502,11 @@ void JS_SetInterruptFlag(JSRuntime *rt, const volatile int *flag)
 uint64_t JS_GetOutOfMemoryCount(JSRuntime *rt)
 {
     return rt->out_of_memory_count;
+}
+
+size_t JS_GetMemoryPeak(JSRuntime *rt)
+{
+    return rt->malloc_state.malloc_peak;
 }
 
 void JS_SetCanBlock(JSRuntime *rt, bool can_block)

@@ -1188,6 +1188,9 @@ JS_EXTERN void JS_SetInterruptFlag(JSRuntime *rt, const volatile int *flag);
    parser reports some of its failed allocations as syntax errors; a count that
    grew during a parse tells the host that the parse ran out of memory. */
 JS_EXTERN uint64_t JS_GetOutOfMemoryCount(JSRuntime *rt);
+/* backend-scripts: the most memory the runtime has held at once, in bytes, as
+   JS_SetMemoryLimit counts it (malloc_size in JSMemoryUsage). */
+JS_EXTERN size_t JS_GetMemoryPeak(JSRuntime *rt);
 /* if can_block is true, Atomics.wait() can be used */
 JS_EXTERN void JS_SetCanBlock(JSRuntime *rt, bool can_block);
 /* set the [IsHTMLDDA] internal slot */
