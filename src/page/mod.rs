@@ -8,6 +8,7 @@
 
 mod extract;
 mod jinja;
+mod print;
 mod result;
 mod script;
 mod template;
