@@ -6,13 +6,15 @@
 const fs = require('node:fs');
 const fsp = require('node:fs/promises');
 const path = require('node:path');
-const { renderPage } = require('../index.js');
+const { renderPage, renderTemplate } = require('../index.js');
+const { ScriptError } = require('./errors.js');
 
 const METHODS = new Set(['GET', 'HEAD', 'POST']);
 // Pages kept in memory at once; each is re-read when its file changes.
 const MAX_CACHED_PAGES = 1000;
 // Session fields that belong to express-session: never shown to a script, never written.
 const SESSION_OWN = new Set(['cookie', 'id', 'req', '__proto__', 'constructor', 'prototype']);
+const ON_SCRIPT_ERROR = new Set(['next', 'render']);
 
 /**
  * @param {import('./index').BackendScriptsOptions} options
@@ -34,27 +36,43 @@ function backendScripts(options) {
 async function serve(req, res, config, pages) {
   const page = await pages.find(candidates(req.path, config));
   if (!page) return false;
+  const [variables, proxy, limits] = await Promise.all([
+    typeof config.variables === 'function' ? config.variables(req, res) : config.variables,
+    perRequest(config.proxy, 'options.proxy', 'a ProxyConfig object or null', req, res),
+    perRequest(config.limits, 'options.limits', 'a RunOptions object or null', req, res),
+  ]).catch((error) => {
+    throw pageError(error, page.file);
+  });
+  const context = { request: requestOf(req, config), session: sessionOf(req), variables: variables ?? {} };
   let result;
   try {
-    const [variables, proxy, limits] = await Promise.all([
-      typeof config.variables === 'function' ? config.variables(req, res) : config.variables,
-      perRequest(config.proxy, 'options.proxy', 'a ProxyConfig object or null', req, res),
-      perRequest(config.limits, 'options.limits', 'a RunOptions object or null', req, res),
-    ]);
-    const context = { request: requestOf(req, config), session: sessionOf(req), variables: variables ?? {} };
     result = await renderPage(page.html, context, proxy, limits);
+    if (config.onLogs && result.logs.length > 0) config.onLogs(result.logs, { page: page.file, req });
+    const refused = result.cookies.find((c) => c.name === config.sessionCookieName);
+    if (refused) {
+      const verb = refused.value === null ? 'delete' : 'set';
+      throw new ScriptError(
+        `the page's script tried to ${verb} the cookie "${refused.name}", which is the session cookie; store values with session.set instead`,
+        { code: 'ERR_PAGE_SESSION_COOKIE', logs: result.logs },
+      );
+    }
   } catch (error) {
-    if (config.onLogs && error?.logs?.length > 0) config.onLogs(error.logs, { page: page.file, req });
-    throw pageError(error, page.file);
-  }
-  if (config.onLogs && result.logs.length > 0) config.onLogs(result.logs, { page: page.file, req });
-  const refused = result.cookies.find((c) => c.name === config.sessionCookieName);
-  if (refused) {
-    const verb = refused.value === null ? 'delete' : 'set';
-    const error = new Error(
-      `the page's script tried to ${verb} the cookie "${refused.name}", which is the session cookie; store values with session.set instead`,
-    );
-    throw pageError(Object.assign(error, { code: 'ERR_PAGE_SESSION_COOKIE' }), page.file);
+    if (!result && config.onLogs && error?.logs?.length > 0) config.onLogs(error.logs, { page: page.file, req });
+    pageError(error, page.file);
+    if (config.onError) {
+      const { code = null, line = null, column = null } = error ?? {};
+      await config.onError(error, { page: page.file, req, code, line, column });
+    }
+    // A busy executor would be as busy rendering the template: the 503 says to try again.
+    if (config.onScriptError !== 'render' || !(error instanceof ScriptError) || error.code === 'ERR_SCRIPT_BUSY') throw error;
+    // Failing open: the template alone, with the page's own variables; nothing of the script.
+    result = await renderTemplate(page.html, { request: context.request, variables: context.variables }, limits).catch((fallback) => {
+      throw pageError(fallback, page.file);
+    });
+    res.status(200);
+    for (const [name, value] of Object.entries(result.headers)) res.setHeader(name, value);
+    res.send(result.body);
+    return true;
   }
   if (result.sessionChanged) applySession(req, result.sessionChanges);
   for (const change of result.cookies) applyCookie(res, change);
@@ -79,6 +97,8 @@ function validate(options) {
     extensions = ['html'],
     sessionCookieName = 'connect.sid',
     onLogs = null,
+    onError = null,
+    onScriptError = 'next',
   } = options;
   if (typeof root !== 'string' || root === '') throw typeError('options.root', 'a non-empty string', root);
   let realRoot;
@@ -102,6 +122,15 @@ function validate(options) {
     throw typeError('options.variables', 'an object, a function or null', variables);
   }
   if (onLogs !== null && typeof onLogs !== 'function') throw typeError('options.onLogs', 'a function or null', onLogs);
+  if (onError !== null && typeof onError !== 'function') throw typeError('options.onError', 'a function or null', onError);
+  if (!ON_SCRIPT_ERROR.has(onScriptError)) {
+    throw Object.assign(
+      new TypeError(
+        `backendScripts: options.onScriptError must be 'next' or 'render'. Received ${JSON.stringify(onScriptError) ?? typeof onScriptError}`,
+      ),
+      { code: 'ERR_INVALID_ARG_VALUE' },
+    );
+  }
   if (typeof index !== 'string' || !isPlainName(index)) throw typeError('options.index', 'a file name', index);
   if (
     !Array.isArray(extensions) ||
@@ -113,7 +142,18 @@ function validate(options) {
   if (typeof sessionCookieName !== 'string' || sessionCookieName === '') {
     throw typeError('options.sessionCookieName', 'a non-empty string', sessionCookieName);
   }
-  return { root: realRoot, proxy, limits, variables, index, extensions: extensions.map((e) => `.${e}`), sessionCookieName, onLogs };
+  return {
+    root: realRoot,
+    proxy,
+    limits,
+    variables,
+    index,
+    extensions: extensions.map((e) => `.${e}`),
+    sessionCookieName,
+    onLogs,
+    onError,
+    onScriptError,
+  };
 }
 
 /**
