@@ -32,6 +32,10 @@ fn format(out: &mut Output, state: &mut State, value: &Value) -> Result<(), Erro
   if value.is_safe() {
     return Ok(out.write_str(value.as_str().unwrap_or_default())?);
   }
+  // The most printed value in a loop; its digits need no escaping.
+  if let (true, Some(n)) = (value.is_integer(), value.as_i64()) {
+    return Ok(write!(out, "{n}")?);
+  }
   if matches!(state.auto_escape(), AutoEscape::None) {
     write_text(out, value)?;
   } else {
