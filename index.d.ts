@@ -51,6 +51,17 @@ export declare class EgressProxy {
 export type Action = 'render' | 'redirect' | 'send'
 
 /**
+ * Checks a page without running anything: finds its backend blocks, compiles its template and
+ * parses its script, on the addon's threads. Resolves with the errors found (none for a good
+ * page): the template's (`ERR_PAGE_TEMPLATE`, with `line`) and the script's first syntax error
+ * (`ERR_SCRIPT_SYNTAX`, with `line` and `column`), in the page's own numbering.
+ *
+ * Rejects with `ERR_SCRIPT_BUSY` or `ERR_SCRIPT_MEMORY` when the check could not finish, and
+ * with a `TypeError`/`RangeError` for bad arguments.
+ */
+export declare function checkPage(html: string, options?: RunOptions | null): Promise<Diagnostic[]>
+
+/**
  * Sets process-wide executor settings: how many executions run JavaScript at once
  * (`maxConcurrency`), how many may wait (`maxQueue`), and how many may be started and unfinished
  * (`maxInFlight`). Applies to every thread and worker of the process. Returns the settings now
@@ -79,6 +90,19 @@ export interface CookieOptions {
   httpOnly: boolean
   /** @default 'lax' */
   sameSite: 'strict' | 'lax' | 'none'
+}
+
+/**
+ * What `checkPage` finds wrong with a page: its template's error and its script's syntax error,
+ * in the page's own lines and columns.
+ */
+export interface Diagnostic {
+  code: 'ERR_PAGE_TEMPLATE' | 'ERR_SCRIPT_SYNTAX'
+  message: string
+  /** 1-based. */
+  line?: number
+  /** 1-based, in bytes of UTF-8 as QuickJS counts; unknown for template errors. */
+  column?: number
 }
 
 /** The outcome of one request through the egress proxy. */
@@ -478,6 +502,16 @@ export interface ProxyCredential {
  * rendering or runs out of its rendering budget.
  */
 export declare function renderPage(html: string, context?: ScriptContext | null, proxyConfig?: ProxyConfig | null, options?: RunOptions | null): Promise<PageResult>
+
+/**
+ * Renders a page as `renderPage` does but without running its backend blocks: the template sees
+ * `context.variables` only, and the result carries no session change, cookie, header or status
+ * of a script (status 200). For showing a page whose script failed, or previewing its template.
+ *
+ * Rejects with `ERR_PAGE_TEMPLATE` as `renderPage` does, and with a `TypeError`/`RangeError` for
+ * bad arguments.
+ */
+export declare function renderTemplate(html: string, context?: ScriptContext | null, options?: RunOptions | null): Promise<PageResult>
 
 /**
  * Runs a page's backend script in a fresh, isolated QuickJS sandbox on the addon's own threads,

@@ -312,7 +312,9 @@ describe('backendScripts request, session and cookies', () => {
   });
 
   it('takes a JSON body nested 150 levels deep', async () => {
-    const dir = writePages({ 'depth.html': `<script scope="backend">let d = 0, v = request.body; while (Array.isArray(v)) { v = v[0]; d++; } response.json(d)</script>` });
+    const dir = writePages({
+      'depth.html': `<script scope="backend">let d = 0, v = request.body; while (Array.isArray(v)) { v = v[0]; d++; } response.json(d)</script>`,
+    });
     const res = await request(siteApp({ root: dir }))
       .post('/depth')
       .set('content-type', 'application/json')
@@ -340,8 +342,7 @@ describe('backendScripts request, session and cookies', () => {
       variables: (req) => ({ api: 'https://api.example', path: req.path }),
       onLogs: (entries, { page }) => logs.push({ entries, page }),
     });
-    // minijinja's HTML escaping also escapes `/`, which browsers read back as `/`.
-    expect((await request(app).get('/v')).text).toBe('https:&#x2f;&#x2f;api.example &#x2f;v');
+    expect((await request(app).get('/v')).text).toBe('https://api.example /v');
     expect(logs).toEqual([{ entries: [{ level: 'log', message: 'https://api.example' }], page: 'v.html' }]);
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -393,6 +394,101 @@ describe('backendScripts errors', () => {
     expect(res.text).not.toContain(SECRET);
     expect(res.text).not.toContain('payment service');
     expect(res.text).toContain('Internal Server Error');
+  });
+});
+
+describe('backendScripts failing open', () => {
+  let root;
+
+  beforeAll(() => {
+    root = writePages({
+      // Sets everything a script can, then fails: none of it may reach the visitor.
+      'shop.html': `<h1>{{ var.site }}</h1><p>{{ var.greeting }}</p>
+<script scope="backend">
+  session.set('visits', 99);
+  session.delete('user');
+  cookie.set('theme', 'dark');
+  response.status(403).setHeader('x-from-script', 'yes');
+  setVariable('greeting', 'set by the script');
+  setVariable('site', 'overwritten');
+  paymentService.charge();
+</script>`,
+      'syntax.html': '<p>{{ var.site }}</p>\n<script scope="backend">\nlet = ;\n</script>',
+      'broken-template.html': '<script scope="backend">throw new Error("x")</script>{% for x in %}',
+      'visits.html': `<script scope="backend">session.set('visits', (session.get('visits') ?? 0) + 1)</script>ok`,
+    });
+  });
+
+  afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  /** An agent with a session holding { user: 'ada', visits: 1 }, and its session cookie. */
+  async function signedIn(app) {
+    const agent = request.agent(app);
+    await agent.post('/__session').send({ user: 'ada', visits: 1 }).expect(200);
+    return agent;
+  }
+
+  it("renders the page's template without any of the failed script's changes under onScriptError: 'render'", async () => {
+    const errors = [];
+    const app = siteApp({
+      root,
+      variables: { site: 'Shop' },
+      onScriptError: 'render',
+      onError: (error, info) => errors.push({ error, info }),
+    });
+    const agent = await signedIn(app);
+    const res = await agent.get('/shop');
+    expect(res.status).toBe(200);
+    expect(res.text).toBe('<h1>Shop</h1><p></p>\n');
+    expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(res.headers['x-from-script']).toBeUndefined();
+    expect(res.headers['set-cookie']).toBeUndefined();
+    expect((await agent.get('/__session')).body).toMatchObject({ user: 'ada', visits: 1 });
+    expect(errors).toHaveLength(1);
+    expect(errors[0].info).toMatchObject({ page: 'shop.html', code: 'ERR_SCRIPT_EXCEPTION', line: 9 });
+    expect(errors[0].info.column).toEqual(expect.any(Number));
+    expect(errors[0].info.req.path).toBe('/shop');
+    expect(errors[0].error.message).toMatch(/paymentService/);
+  });
+
+  it('goes to next(err) by default, and onError hears of it with the line and column', async () => {
+    const errors = [];
+    const app = siteApp({ root, variables: { site: 'Shop' }, onError: (error, info) => errors.push(info) });
+    const agent = await signedIn(app);
+    const res = await agent.get('/syntax');
+    expect(res.status).toBe(500);
+    expect(res.body).toMatchObject({ code: 'ERR_SCRIPT_SYNTAX', page: 'syntax.html' });
+    expect(errors).toEqual([
+      expect.objectContaining({ page: 'syntax.html', code: 'ERR_SCRIPT_SYNTAX', line: 3, column: expect.any(Number) }),
+    ]);
+    expect((await agent.get('/shop')).status).toBe(500);
+    expect((await agent.get('/__session')).body).toMatchObject({ user: 'ada', visits: 1 });
+  });
+
+  it('passes a template that fails on its own to next(err), even when failing open', async () => {
+    const app = siteApp({ root, onScriptError: 'render' });
+    const res = await request(app).get('/broken-template');
+    expect(res.status).toBe(500);
+    expect(res.body.code).toBe('ERR_PAGE_TEMPLATE');
+  });
+
+  it('serves pages whose script succeeds as usual, and gives logs of failed scripts to onLogs', async () => {
+    const logs = [];
+    const logging = writePages({ 'log.html': '<script scope="backend">console.warn("about to fail"); boom()</script>fallback' });
+    const app = siteApp({ root: logging, onScriptError: 'render', onLogs: (entries) => logs.push(...entries) });
+    expect((await request(app).get('/log')).text).toBe('fallback');
+    expect(logs).toEqual([{ level: 'warn', message: 'about to fail' }]);
+    const visits = await siteApp({ root, onScriptError: 'render' });
+    const agent = request.agent(visits);
+    expect((await agent.get('/visits')).text).toBe('ok');
+    await agent.get('/visits');
+    expect((await agent.get('/__session')).body.visits).toBe(2);
+    fs.rmSync(logging, { recursive: true, force: true });
+  });
+
+  it('refuses an onScriptError or onError it cannot use', () => {
+    expect(() => backendScripts({ root, onScriptError: 'ignore' })).toThrow(/onScriptError must be 'next' or 'render'/);
+    expect(() => backendScripts({ root, onError: 'log' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
   });
 });
 

@@ -77,7 +77,7 @@ describe('renderPage', () => {
 </script><a title="{{ var.x }}">{{ var.x }}</a>{% for i in var.items %}[{{ i }}]{% endfor %}`;
     const { body } = await renderPage(page);
     expect(body).not.toMatch(/<img|<b>|<\/script>/);
-    expect(body).toContain('&lt;img src=x onerror=alert(1)&gt;&quot;&#x27;&amp;');
+    expect(body).toContain('&lt;img src=x onerror=alert(1)&gt;&quot;&#39;&amp;');
     expect(body).toContain('[&lt;b&gt;]');
     expect(body).not.toMatch(/title="[^"]*"[^>]*"/);
   });
@@ -99,6 +99,64 @@ describe('renderPage', () => {
 </script>{% if var.show_banner %}<b>sale</b>{% endif %}<ul>{% for order in var.orders %}<li>{{ order.id }}: {{ "%.2f"|format(order.total) }}</li>{% endfor %}</ul>{{ var.orders|length }} {{ var.title|default("untitled")|upper }}`;
     const { body } = await renderPage(page);
     expect(body).toBe('<b>sale</b><ul><li>1: 9.50</li><li>2: 20.00</li></ul>2 UNTITLED');
+  });
+
+  it('prints values as JavaScript prints them: booleans, numbers, nothing for null, JSON for arrays and objects', async () => {
+    const values = {
+      yes: true,
+      no: false,
+      nothing: null,
+      half: 1.5,
+      whole: 2,
+      big: 1e21,
+      tiny: 1e-7,
+      negativeZero: -0,
+      sum: 0.1 + 0.2,
+      text: "O'Brien & <Co>",
+      list: [1, 2.5, 'x', null, true],
+      company: { name: "O'Brien & <Co>", n: 1.5, zebra: 1, apple: { deep: [{ x: null, url: 'https://a.example/b' }] } },
+    };
+    const page = `<script scope="backend">
+  const values = ${JSON.stringify(values)};
+  values.negativeZero = -0;
+  for (const [name, value] of Object.entries(values)) setVariable(name, value);
+</script>${Object.keys(values)
+      .map((name) => `{{ var.${name}|safe }}`)
+      .join('\n')}
+[{{ var.undefinedOne }}]`;
+    const { body } = await renderPage(page);
+    // Unescaped, each prints as JavaScript turns it into text (JSON.stringify for arrays and objects).
+    const expected = Object.values(values).map((v) => (v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v)));
+    expect(body).toBe(`${expected.join('\n')}\n[]`);
+  });
+
+  it('escapes the printed text with five entities and leaves slashes alone', async () => {
+    const variables = { company: { name: "O'Brien & <Co>", tags: ['a/b'] }, url: 'https://example.com/a?b=1&c=2' };
+    const { body } = await renderPage('<a href="{{ var.url }}" title="{{ var.company }}">{{ var.company.name }}</a>', { variables });
+    expect(body).toBe(
+      '<a href="https://example.com/a?b=1&amp;c=2" title="{&quot;name&quot;:&quot;O&#39;Brien &amp; &lt;Co&gt;&quot;,&quot;tags&quot;:[&quot;a/b&quot;]}">O&#39;Brien &amp; &lt;Co&gt;</a>',
+    );
+  });
+
+  it('prints the same way inside join, string, escape and safe', async () => {
+    const variables = { flags: [true, null, 1, 1e21, '<b>'], people: [{ name: 'Ada' }, { name: 'Alan' }] };
+    const template = [
+      '{{ var.flags|join(", ") }}',
+      '{{ [true, none, 1]|join(", ") }}',
+      '{{ var.people|join("; ")|safe }}',
+      '{{ var.people|join(", ", attribute="name") }}',
+      '{{ var.flags|join("<br>"|safe) }}',
+      '{{ false|string }}/{{ (4 / 2)|string }}/{{ var.people|e }}',
+    ].join('\n');
+    const { body } = await renderPage(template, { variables });
+    expect(body.split('\n')).toEqual([
+      'true, , 1, 1e+21, &lt;b&gt;',
+      'true, , 1',
+      '{"name":"Ada"}; {"name":"Alan"}',
+      'Ada, Alan',
+      'true<br><br>1<br>1e+21<br>&lt;b&gt;',
+      'false/2/[{&quot;name&quot;:&quot;Ada&quot;},{&quot;name&quot;:&quot;Alan&quot;}]',
+    ]);
   });
 
   it('answers a redirect with its status, a location and no body', async () => {

@@ -110,6 +110,30 @@ export declare function renderPage(
   options?: RunOptions | null,
 ): Promise<PageResult>
 
+/**
+ * Renders a page as {@link renderPage} does but without running its backend blocks: the template
+ * sees `context.variables` only, and the result has status 200 and no session change, cookie or
+ * header of a script. For showing a page whose script failed, or previewing a template.
+ */
+export declare function renderTemplate(html: string, context?: ScriptContext | null, options?: RunOptions | null): Promise<PageResult>
+
+/** An error {@link checkPage} found in a page, in the page's own numbering. */
+export interface Diagnostic {
+  code: 'ERR_PAGE_TEMPLATE' | 'ERR_SCRIPT_SYNTAX'
+  message: string
+  /** 1-based. */
+  line?: number | null
+  /** 1-based, in bytes of UTF-8; unknown (null) for template errors. */
+  column?: number | null
+}
+
+/**
+ * Checks a page without running anything, on the addon's threads: finds its backend blocks,
+ * compiles its template and parses its script. Resolves with the errors found (an empty array for
+ * a good page): the template's and the script's first syntax error.
+ */
+export declare function checkPage(html: string, options?: RunOptions | null): Promise<Diagnostic[]>
+
 /** Options of {@link backendScripts}. Only `root` is required. */
 export interface BackendScriptsOptions {
   /**
@@ -158,6 +182,30 @@ export interface BackendScriptsOptions {
    * @default null
    */
   onExecution?: ((record: ExecutionRecord, info: { req: Request; error: Error | null }) => void | Promise<void>) | null
+  /**
+   * What a request gets when its page's script fails (`ERR_SCRIPT_*` but `ERR_SCRIPT_BUSY`, a
+   * template that fails while rendering, `ERR_PAGE_SESSION_COOKIE`, `ERR_PAGE_RESPONSE`):
+   * - `'next'`: the error goes to `next(err)`, for the site's error handler (status 500);
+   * - `'render'`: the page's template is rendered without the script ({@link renderTemplate}):
+   *   with the `variables` option only, status 200, and no session change, cookie, header or
+   *   status of the failed script. When the template itself fails, that error goes to `next(err)`.
+   * Either way nothing of the failed script is applied, and `onError` hears of the failure.
+   * `ERR_SCRIPT_BUSY` always goes to `next(err)` (503): rendering would wait as long.
+   * @default 'next'
+   */
+  onScriptError?: 'next' | 'render'
+  /**
+   * Called with every failure of a page (before `next(err)` or the fallback render), with the
+   * page's file, the request, and the error's `code`, `line` and `column` (null when unknown). It
+   * may be async: the answer waits for it. An error it throws goes to `next(err)`.
+   * @default null
+   */
+  onError?:
+    | ((
+        error: Error,
+        info: { page: string; req: Request; code: string | null; line: number | null; column: number | null },
+      ) => void | Promise<void>)
+    | null
   /**
    * The page a path ending in `/` serves.
    * @default 'index.html'
@@ -213,7 +261,8 @@ export type BackendScriptsMiddleware = (req: Request, res: Response, next: NextF
  * - Cookies the script sets or deletes go out through `res.cookie` / `res.clearCookie`.
  * - A failing script (or template) goes to `next(err)`, with `err.code` (`ERR_SCRIPT_*`,
  *   `ERR_PAGE_TEMPLATE`), `err.status` 500 (503 for `ERR_SCRIPT_BUSY`) and `err.page`, the file;
- *   the script's source is never part of the error.
+ *   the script's source is never part of the error. With `onScriptError: 'render'` the page's
+ *   template is served without the script instead; `onError` hears of every failure.
  * - Pages are read again when their file changes.
  *
  * Template output is HTML-escaped. The `|safe` filter turns that off for one value: never use it

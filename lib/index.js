@@ -10,6 +10,8 @@ const { ScriptError, SCRIPT_ERROR_CODES } = require('./errors.js');
 
 exports.runBackendScript = native.runBackendScript;
 exports.renderPage = native.renderPage;
+exports.renderTemplate = native.renderTemplate;
+exports.checkPage = native.checkPage;
 exports.configure = native.configure;
 exports.executorStats = native.executorStats;
 exports.startEgressProxy = native.startEgressProxy;

@@ -7,13 +7,15 @@ const fs = require('node:fs');
 const http = require('node:http');
 const fsp = require('node:fs/promises');
 const path = require('node:path');
-const { renderPage } = require('../index.js');
+const { renderPage, renderTemplate } = require('../index.js');
+const { ScriptError } = require('./errors.js');
 
 const METHODS = new Set(['GET', 'HEAD', 'POST']);
 // Pages kept in memory at once; each is re-read when its file changes.
 const MAX_CACHED_PAGES = 1000;
 // Session fields that belong to express-session: never shown to a script, never written.
 const SESSION_OWN = new Set(['cookie', 'id', 'req', '__proto__', 'constructor', 'prototype']);
+const ON_SCRIPT_ERROR = new Set(['next', 'render']);
 
 /**
  * @param {import('./index').BackendScriptsOptions} options
@@ -36,8 +38,8 @@ async function serve(req, res, config, pages) {
   const page = await pages.find(candidates(req.path, config));
   if (!page) return false;
   try {
-    const stats = await respond(req, res, config, page);
-    report(config, page, req, stats, null);
+    const { stats, failure } = await respond(req, res, config, page);
+    report(config, page, req, stats, failure);
   } catch (error) {
     report(config, page, req, error?.stats, error);
     throw error;
@@ -45,45 +47,70 @@ async function serve(req, res, config, pages) {
   return true;
 }
 
-/** Runs the page and answers with what it produced; resolves with the execution's record. */
+/**
+ * Runs the page and answers with what it produced; resolves with the execution's record, and the
+ * script's failure when the page was served without its script (`onScriptError: 'render'`).
+ */
 async function respond(req, res, config, page) {
-  let result;
-  try {
-    const [variables, proxy, limits] = await Promise.all([
-      typeof config.variables === 'function' ? config.variables(req, res) : config.variables,
-      perRequest(config.proxy, 'options.proxy', 'a ProxyConfig object or null', req, res),
-      perRequest(config.limits, 'options.limits', 'a RunOptions object or null', req, res),
-    ]);
-    const context = { request: requestOf(req, config), session: sessionOf(req), variables: variables ?? {} };
-    result = await renderPage(page.html, context, proxy, limits);
-  } catch (error) {
-    if (config.onLogs && error?.logs?.length > 0) config.onLogs(error.logs, { page: page.file, req });
+  const [variables, proxy, limits] = await Promise.all([
+    typeof config.variables === 'function' ? config.variables(req, res) : config.variables,
+    perRequest(config.proxy, 'options.proxy', 'a ProxyConfig object or null', req, res),
+    perRequest(config.limits, 'options.limits', 'a RunOptions object or null', req, res),
+  ]).catch((error) => {
     throw pageError(error, page.file);
-  }
-  if (config.onLogs && result.logs.length > 0) config.onLogs(result.logs, { page: page.file, req });
-  const refused = result.cookies.find((c) => c.name === config.sessionCookieName);
-  if (refused) {
-    const verb = refused.value === null ? 'delete' : 'set';
-    const error = new Error(
-      `the page's script tried to ${verb} the cookie "${refused.name}", which is the session cookie; store values with session.set instead`,
-    );
-    const stats = { ...result.stats, outcome: 'ERR_PAGE_SESSION_COOKIE' };
-    throw pageError(Object.assign(error, { code: 'ERR_PAGE_SESSION_COOKIE', logs: result.logs, stats }), page.file);
-  }
-  // Everything the response will carry is made and checked with Node's and Express's own rules
-  // before anything is applied: a page that cannot be sent as its script made it changes nothing.
-  let setCookies, headers;
+  });
+  const context = { request: requestOf(req, config), session: sessionOf(req), variables: variables ?? {} };
+  let result, setCookies, headers;
   try {
-    setCookies = result.cookies.flatMap((change) => setCookieHeaders(res, change));
-    headers = Object.entries(result.headers);
-    for (const value of setCookies) http.validateHeaderValue('set-cookie', value);
-    for (const [name, value] of headers) {
-      http.validateHeaderName(name);
-      http.validateHeaderValue(name, value);
+    result = await renderPage(page.html, context, proxy, limits);
+    if (config.onLogs && result.logs.length > 0) config.onLogs(result.logs, { page: page.file, req });
+    const refused = result.cookies.find((c) => c.name === config.sessionCookieName);
+    if (refused) {
+      const verb = refused.value === null ? 'delete' : 'set';
+      throw Object.assign(
+        new ScriptError(
+          `the page's script tried to ${verb} the cookie "${refused.name}", which is the session cookie; store values with session.set instead`,
+          { code: 'ERR_PAGE_SESSION_COOKIE', logs: result.logs },
+        ),
+        { stats: { ...result.stats, outcome: 'ERR_PAGE_SESSION_COOKIE' } },
+      );
     }
-  } catch (cause) {
-    const error = new Error(`the page's response cannot be sent as its script made it: ${cause.message}`, { cause });
-    throw pageError(Object.assign(error, { code: 'ERR_PAGE_RESPONSE' }), page.file);
+    // Everything the response will carry is made and checked with Node's and Express's own rules
+    // before anything is applied: a page that cannot be sent as its script made it changes nothing.
+    try {
+      setCookies = result.cookies.flatMap((change) => setCookieHeaders(res, change));
+      headers = Object.entries(result.headers);
+      for (const value of setCookies) http.validateHeaderValue('set-cookie', value);
+      for (const [name, value] of headers) {
+        http.validateHeaderName(name);
+        http.validateHeaderValue(name, value);
+      }
+    } catch (cause) {
+      throw Object.assign(
+        new ScriptError(`the page's response cannot be sent as its script made it: ${cause.message}`, {
+          code: 'ERR_PAGE_RESPONSE',
+          logs: result.logs,
+        }),
+        { cause, stats: { ...result.stats, outcome: 'ERR_PAGE_RESPONSE' } },
+      );
+    }
+  } catch (error) {
+    if (!result && config.onLogs && error?.logs?.length > 0) config.onLogs(error.logs, { page: page.file, req });
+    pageError(error, page.file);
+    if (config.onError) {
+      const { code = null, line = null, column = null } = error ?? {};
+      await config.onError(error, { page: page.file, req, code, line, column });
+    }
+    // A busy executor would be as busy rendering the template: the 503 says to try again.
+    if (config.onScriptError !== 'render' || !(error instanceof ScriptError) || error.code === 'ERR_SCRIPT_BUSY') throw error;
+    // Failing open: the template alone, with the page's own variables; nothing of the script.
+    const fallback = await renderTemplate(page.html, { request: context.request, variables: context.variables }, limits).catch((failed) => {
+      throw pageError(failed, page.file);
+    });
+    res.status(200);
+    for (const [name, value] of Object.entries(fallback.headers)) res.setHeader(name, value);
+    res.send(fallback.body);
+    return { stats: error.stats, failure: error };
   }
   if (result.sessionChanged) applySession(req, result.sessionChanges);
   for (const value of setCookies) res.append('Set-Cookie', value);
@@ -92,7 +119,7 @@ async function respond(req, res, config, page) {
   // A redirect has no body; everything else goes through res.send for HEAD, ETag and freshness.
   if (result.body === '') res.end();
   else res.send(result.body);
-  return result.stats;
+  return { stats: result.stats, failure: null };
 }
 
 /** The record of an execution that never ran, or failed outside the addon. */
@@ -141,6 +168,8 @@ function validate(options) {
     sessionCookieName = 'connect.sid',
     onLogs = null,
     onExecution = null,
+    onError = null,
+    onScriptError = 'next',
   } = options;
   if (typeof root !== 'string' || root === '') throw typeError('options.root', 'a non-empty string', root);
   let realRoot;
@@ -165,6 +194,15 @@ function validate(options) {
   }
   if (onLogs !== null && typeof onLogs !== 'function') throw typeError('options.onLogs', 'a function or null', onLogs);
   if (onExecution !== null && typeof onExecution !== 'function') throw typeError('options.onExecution', 'a function or null', onExecution);
+  if (onError !== null && typeof onError !== 'function') throw typeError('options.onError', 'a function or null', onError);
+  if (!ON_SCRIPT_ERROR.has(onScriptError)) {
+    throw Object.assign(
+      new TypeError(
+        `backendScripts: options.onScriptError must be 'next' or 'render'. Received ${JSON.stringify(onScriptError) ?? typeof onScriptError}`,
+      ),
+      { code: 'ERR_INVALID_ARG_VALUE' },
+    );
+  }
   if (typeof index !== 'string' || !isPlainName(index)) throw typeError('options.index', 'a file name', index);
   if (
     !Array.isArray(extensions) ||
@@ -186,6 +224,8 @@ function validate(options) {
     sessionCookieName,
     onLogs,
     onExecution,
+    onError,
+    onScriptError,
   };
 }
 

@@ -105,7 +105,7 @@ impl Failure {
     }
   }
 
-  fn position(&self) -> (Option<u32>, Option<u32>) {
+  pub fn position(&self) -> (Option<u32>, Option<u32>) {
     match self {
       Failure::Syntax(e) | Failure::Exception(e) => (e.line, e.column),
       Failure::Template { line, .. } => (*line, None),

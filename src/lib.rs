@@ -100,10 +100,81 @@ pub fn render_page<'env>(
         html,
         input,
         limits,
+        page::Scripts::Run,
         Box::new(move |outcome| settle(outcome.map(|page| JsonText::of(&page)))),
       )
     },
   )
+}
+
+/// Renders a page as `renderPage` does but without running its backend blocks: the template sees
+/// `context.variables` only, and the result carries no session change, cookie, header or status
+/// of a script (status 200). For showing a page whose script failed, or previewing its template.
+///
+/// Rejects with `ERR_PAGE_TEMPLATE` as `renderPage` does, and with a `TypeError`/`RangeError` for
+/// bad arguments.
+#[napi(
+  ts_args_type = "html: string, context?: ScriptContext | null, options?: RunOptions | null",
+  ts_return_type = "Promise<PageResult>"
+)]
+pub fn render_template<'env>(
+  env: &'env Env,
+  html: Option<Unknown<'env>>,
+  context: Option<Unknown<'env>>,
+  options: Option<Unknown<'env>>,
+) -> napi::Result<Object<'env>> {
+  execution(
+    env,
+    ("html", html),
+    context,
+    None,
+    options,
+    |html, input, limits, settle| {
+      page::submit(
+        html,
+        input,
+        limits,
+        page::Scripts::Skip,
+        Box::new(move |outcome| settle(outcome.map(|page| JsonText::of(&page)))),
+      )
+    },
+  )
+}
+
+/// Checks a page without running anything: finds its backend blocks, compiles its template and
+/// parses its script, on the addon's threads. Resolves with the errors found (none for a good
+/// page): the template's (`ERR_PAGE_TEMPLATE`, with `line`) and the script's first syntax error
+/// (`ERR_SCRIPT_SYNTAX`, with `line` and `column`), in the page's own numbering.
+///
+/// Rejects with `ERR_SCRIPT_BUSY` or `ERR_SCRIPT_MEMORY` when the check could not finish, and
+/// with a `TypeError`/`RangeError` for bad arguments.
+#[napi(
+  ts_args_type = "html: string, options?: RunOptions | null",
+  ts_return_type = "Promise<Diagnostic[]>"
+)]
+pub fn check_page<'env>(
+  env: &'env Env,
+  html: Option<Unknown<'env>>,
+  options: Option<Unknown<'env>>,
+) -> napi::Result<Object<'env>> {
+  let (deferred, promise) = env.create_deferred::<JsonText, Resolver<JsonText>>()?;
+  let parts = js::string_arg(html, "html", MAX_SOURCE_BYTES).and_then(|html| {
+    let (input, limits) = script_inputs(env, None, None, options)?;
+    Ok((html, input, limits))
+  });
+  match parts {
+    Err(e) => deferred.resolve(Box::new(move |env| Err(e.into_napi(&env)))),
+    Ok((html, input, limits)) => page::check(
+      html,
+      input,
+      limits,
+      Box::new(move |outcome| {
+        let outcome = outcome.map(|found| JsonText::of(&found));
+        deferred.resolve(Box::new(move |env| outcome.map_err(|e| e.into_napi(&env))))
+      }),
+    ),
+  }
+  Ok(promise)
 }
 
 /// The largest script or page an execution takes, in bytes of UTF-8: it is copied off Node's
@@ -169,6 +240,7 @@ fn script_inputs(
     session: context.session.unwrap_or_default(),
     variables: context.variables.unwrap_or_default(),
     egress,
+    compile_only: false,
   };
   Ok((input, options.into_limits()?))
 }

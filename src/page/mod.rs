@@ -8,6 +8,7 @@
 
 mod extract;
 mod jinja;
+mod print;
 mod result;
 mod script;
 mod template;
@@ -19,6 +20,8 @@ use self::result::renders;
 pub use self::result::PageResult;
 use self::template::{LineMap, PageTemplate, RenderError, TemplateError};
 use crate::cache::{self, BoundedCache};
+use napi_derive::napi;
+
 use crate::error::{Failure, ScriptError};
 use crate::options::Limits;
 use crate::outcome::ScriptOutput;
@@ -27,6 +30,15 @@ use crate::sandbox::{executor, Job, ScriptInput, Source};
 /// What a page answers, or why it failed.
 pub type PageOutcome = Result<PageResult, ScriptError>;
 
+/// Whether a page's backend blocks run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scripts {
+  Run,
+  /// The template alone, with the context's variables, as if the page had no backend block:
+  /// what a page shows when its script failed and the site chose to show it anyway.
+  Skip,
+}
+
 /// Runs a page: prepares it on an executor thread as the execution starts (from the cache when
 /// the same page was prepared before), runs its script, and renders its template there too;
 /// `settle` gets the response or the failure. Node's thread does none of this work.
@@ -34,13 +46,17 @@ pub fn submit(
   html: String,
   input: ScriptInput,
   limits: Limits,
+  scripts: Scripts,
   settle: Box<dyn FnOnce(PageOutcome) + Send>,
 ) {
   let prepared: Arc<OnceLock<Arc<Page>>> = Arc::default();
   let page = prepared.clone();
   let preparation = Box::new(move || {
     let page = prepare(&html).map_err(|e| e.into_failure())?;
-    let script = page.script.clone();
+    let script = match scripts {
+      Scripts::Run => page.script.clone(),
+      Scripts::Skip => Arc::from(""),
+    };
     let _ = prepared.set(page);
     Ok(script)
   });
@@ -64,6 +80,75 @@ pub fn submit(
   });
 }
 
+/// What `checkPage` finds wrong with a page: its template's error and its script's syntax error,
+/// in the page's own lines and columns.
+#[napi(object, object_from_js = false)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Diagnostic {
+  #[napi(ts_type = "'ERR_PAGE_TEMPLATE' | 'ERR_SCRIPT_SYNTAX'")]
+  pub code: String,
+  pub message: String,
+  /// 1-based.
+  pub line: Option<u32>,
+  /// 1-based, in bytes of UTF-8 as QuickJS counts; unknown for template errors.
+  pub column: Option<u32>,
+}
+
+impl Diagnostic {
+  fn of(failure: &Failure) -> Diagnostic {
+    let (line, column) = failure.position();
+    Diagnostic {
+      code: failure.code().as_str().into(),
+      message: failure.to_string(),
+      line,
+      column,
+    }
+  }
+}
+
+/// Checks a page without running it: finds its backend blocks, compiles its template, and parses
+/// its script (`input.compile_only`) on an executor thread. `settle` gets every error found, or
+/// the failure that kept the check from finishing (busy, out of memory).
+pub fn check(
+  html: String,
+  input: ScriptInput,
+  limits: Limits,
+  settle: Box<dyn FnOnce(Result<Vec<Diagnostic>, ScriptError>) + Send>,
+) {
+  let template: Arc<OnceLock<TemplateError>> = Arc::default();
+  let found = template.clone();
+  let preparation = Box::new(move || match prepare(&html) {
+    Ok(page) => Ok(page.script.clone()),
+    // The script is still worth parsing: both errors are reported at once.
+    Err(e) => {
+      let _ = found.set(e);
+      Ok(Arc::from(Page::script_of(&html)))
+    }
+  });
+  executor().submit(Job {
+    source: Source::Prepare(preparation),
+    input: ScriptInput {
+      compile_only: true,
+      ..input
+    },
+    limits,
+    settle: Box::new(move |outcome| {
+      let mut found: Vec<Diagnostic> = template
+        .get()
+        .map(|e| Diagnostic::of(&e.clone().into_failure()))
+        .into_iter()
+        .collect();
+      match outcome {
+        Ok(_) => {}
+        Err(e) if matches!(e.failure, Failure::Syntax(_)) => found.push(Diagnostic::of(&e.failure)),
+        Err(e) => return settle(Err(e)),
+      }
+      found.sort_by_key(|d| (d.line, d.column));
+      settle(Ok(found))
+    }),
+  });
+}
+
 /// A page prepared for serving: its script and its compiled template.
 struct Page {
   /// Every backend block, at its own line and column; empty when there is none.
@@ -72,6 +157,13 @@ struct Page {
 }
 
 impl Page {
+  /// The page's backend blocks as one script.
+  fn script_of(html: &str) -> String {
+    let cuts = extract::find_cuts(html);
+    let blocks: Vec<_> = cuts.iter().filter_map(|c| c.script.clone()).collect();
+    script::combined_source(html, &blocks)
+  }
+
   fn parse(html: &str) -> Result<Page, TemplateError> {
     let cuts = extract::find_cuts(html);
     let blocks: Vec<_> = cuts.iter().filter_map(|c| c.script.clone()).collect();

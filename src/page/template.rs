@@ -2,7 +2,8 @@
 //! request with `var` bound to the script's variables.
 //!
 //! Auto-escaping is always on, whatever the file is called, so nothing a script sets can add
-//! markup; only the template's own `|safe` can. A missing variable, or a path through one
+//! markup; only the template's own `|safe` can. Values print as JavaScript prints them
+//! (`super::print`). A missing variable, or a path through one
 //! (`var.user.email` without a `user`), prints nothing. Rendering is bounded twice: by fuel (the
 //! work a render may do, so a loop cannot hang a request) and by the caller's byte limit on the
 //! output.
@@ -104,6 +105,7 @@ impl PageTemplate {
       .expect("the default delimiters are valid");
     env.set_syntax(syntax);
     env.set_recursion_limit(MAX_RECURSION);
+    super::print::install(&mut env);
     if let Some((at, found)) = too_complex(&text) {
       let line = lines.page_line(&text, text[..at].matches('\n').count() + 1) as u32;
       return Err(TemplateError {
@@ -232,10 +234,7 @@ mod tests {
     assert!(!out.contains("\"1\""), "{out}");
     assert!(out.contains("&lt;script&gt;"), "{out}");
     assert!(out.contains("&amp;"), "{out}");
-    assert!(
-      out.contains("&#x27;q&#x27;") || out.contains("&#39;q&#39;"),
-      "{out}"
-    );
+    assert!(out.contains("&#39;q&#39;"), "{out}");
   }
 
   #[test]
@@ -278,6 +277,96 @@ mod tests {
       out,
       "B#1=9.5,#2=20 2 none [{\"id\": 1, \"total\": 9.5}, {\"id\": 2, \"total\": 20}]"
     );
+  }
+
+  #[test]
+  fn values_print_as_javascript_prints_them() {
+    let vars = json!({
+      "yes": true, "no": false, "nothing": null, "half": 1.5, "two": 2, "big": 1e21, "tiny": 1e-7,
+      "text": "plain", "list": [1, 2.5, "x", null, true], "empty": [], "none": {},
+    });
+    let rows = [
+      ("{{ var.yes }}|{{ var.no }}", "true|false"),
+      (
+        "[{{ var.nothing }}][{{ var.missing }}][{{ none }}]",
+        "[][][]",
+      ),
+      (
+        "{{ var.half }} {{ var.two }} {{ var.big }} {{ var.tiny }}",
+        "1.5 2 1e+21 1e-7",
+      ),
+      (
+        "{{ 4 / 2 }} {{ 3 / 2 }} {{ -0.0 }} {{ 2 ** 80 }}",
+        "2 1.5 0 1.2089258196146292e+24",
+      ),
+      ("{{ var.text }}", "plain"),
+      ("{{ var.list }}", "[1,2.5,&quot;x&quot;,null,true]"),
+      ("{{ var.empty }}{{ var.none }}", "[]{}"),
+      ("{{ [1, none, var.missing] }}", "[1,null,null]"),
+      (
+        "{{ {'a': var.missing, 'b': none} }}",
+        "{&quot;b&quot;:null}",
+      ),
+    ];
+    for (template, expected) in rows {
+      assert_eq!(ok(template, vars.clone()), expected, "{template}");
+    }
+  }
+
+  #[test]
+  fn objects_print_as_json_in_their_own_key_order_and_escaped() {
+    let vars = json!({ "company": { "name": "O'Brien & <Co>", "n": 1.5, "tags": ["a/b", "\"q\""], "z": 1, "a": { "deep": [{ "x": null }] } } });
+    assert_eq!(
+      ok("{{ var.company }}", vars.clone()),
+      "{&quot;name&quot;:&quot;O&#39;Brien &amp; &lt;Co&gt;&quot;,&quot;n&quot;:1.5,\
+       &quot;tags&quot;:[&quot;a/b&quot;,&quot;\\&quot;q\\&quot;&quot;],&quot;z&quot;:1,\
+       &quot;a&quot;:{&quot;deep&quot;:[{&quot;x&quot;:null}]}}"
+    );
+    // Unescaped, it is exactly the JSON text `JSON.stringify` writes.
+    assert_eq!(
+      ok("{{ var.company|safe }}", vars),
+      r#"{"name":"O'Brien & <Co>","n":1.5,"tags":["a/b","\"q\""],"z":1,"a":{"deep":[{"x":null}]}}"#
+    );
+  }
+
+  #[test]
+  fn slashes_are_not_escaped_and_the_five_html_characters_are() {
+    let vars = json!({ "url": "https://example.com/a?b=1&c=2", "x": "<'\">" });
+    assert_eq!(
+      ok("<a href=\"{{ var.url }}\">{{ var.x }}</a>", vars),
+      "<a href=\"https://example.com/a?b=1&amp;c=2\">&lt;&#39;&quot;&gt;</a>"
+    );
+  }
+
+  #[test]
+  fn filters_that_make_text_follow_the_same_rules() {
+    let vars = json!({ "flags": [true, null, 1, 2.5, "<b>"], "people": [{ "name": "Ada", "age": 36 }, { "name": "Alan", "age": 41 }], "half": 1.5 });
+    let rows = [
+      ("{{ var.flags|join(', ') }}", "true, , 1, 2.5, &lt;b&gt;"),
+      ("{{ [true, none, 1]|join(', ') }}", "true, , 1"),
+      ("{{ var.people|join(' / ') }}", "{&quot;name&quot;:&quot;Ada&quot;,&quot;age&quot;:36} / {&quot;name&quot;:&quot;Alan&quot;,&quot;age&quot;:41}"),
+      ("{{ var.people|join(', ', attribute='name') }}", "Ada, Alan"),
+      ("{{ var.people|join(d='-', attribute='age') }}", "36-41"),
+      ("{{ var.flags|join('<br>'|safe) }}", "true<br><br>1<br>2.5<br>&lt;b&gt;"),
+      ("{{ var.missing|join(',') }}", ""),
+      ("{{ 'abc'|join('.') }}", "a.b.c"),
+      ("{{ true|string }}|{{ none|string }}|{{ var.half|string }}|{{ (4 / 2)|string }}", "true||1.5|2"),
+      ("{{ var.people|string|length }}", "50"),
+      ("{{ var.flags|e }}", "[true,null,1,2.5,&quot;&lt;b&gt;&quot;]"),
+      ("{{ '/a&b'|escape }}", "/a&amp;b"),
+      ("{{ false|safe }}", "false"),
+      ("{% autoescape false %}{{ var.flags }}{% endautoescape %}", "[true,null,1,2.5,\"<b>\"]"),
+    ];
+    for (template, expected) in rows {
+      assert_eq!(ok(template, vars.clone()), expected, "{template}");
+    }
+  }
+
+  #[test]
+  fn joining_is_bounded_by_the_rendering_budget() {
+    let vars = json!({ "items": vec![1; 10_000] });
+    let e = template_error(render("{{ var.items|join('x' * 100000)|length }}", vars));
+    assert!(e.message.contains("rendering budget"), "{}", e.message);
   }
 
   #[test]

@@ -613,6 +613,7 @@ mod tests {
             session: Default::default(),
             variables: Default::default(),
             egress: None,
+            compile_only: false,
           },
           limits: Limits::default(),
           settle: Box::new(|_| {}),

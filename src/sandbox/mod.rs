@@ -51,6 +51,8 @@ pub struct ScriptInput {
   pub variables: Map<String, Value>,
   /// How the script reaches the network; `None` leaves `http` undefined.
   pub egress: Option<std::sync::Arc<crate::egress::Egress>>,
+  /// Parse the script and stop there, without running it (`checkPage`).
+  pub compile_only: bool,
 }
 
 pub type Outcome = Result<ScriptOutput, ScriptError>;

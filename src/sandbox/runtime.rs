@@ -126,6 +126,7 @@ impl Sandbox {
     exec: &Arc<Execution>,
   ) -> Result<ScriptOutput, Failure> {
     let limits = &exec.limits;
+    let compile_only = input.compile_only;
     self.runtime.set_memory_limit(limits.memory_bytes);
     self.runtime.set_max_stack_size(limits.stack_bytes);
     // The runtime is freed at the end of this call, while `exec` (and its flag) lives on.
@@ -173,6 +174,9 @@ impl Sandbox {
             }
             e => self.failure(&ctx, e),
           })?;
+          if compile_only {
+            return Ok(());
+          }
           bytecode::evaluate(&ctx, compiled)
             .map(drop)
             .map_err(|e| self.failure(&ctx, e))
