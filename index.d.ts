@@ -287,8 +287,9 @@ export interface ExecutorOptions {
   /**
    * How many threads may still be finishing scripts that were already answered with
    * `ERR_SCRIPT_TIMEOUT` because they did not stop in time (see `executorStats().abandoned`).
-   * Each holds its heap and runs only on idle CPU; at this many, new executions are refused with
-   * `ERR_SCRIPT_BUSY` until one of them ends, and `executorStats().refusing` says so.
+   * Each holds its heap and runs only on idle CPU; at this many (with 0: while there is any), new
+   * executions are refused with `ERR_SCRIPT_BUSY` until one of them ends, and
+   * `executorStats().refusing` says so.
    * @default 8
    */
   maxAbandoned?: number

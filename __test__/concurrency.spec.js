@@ -77,9 +77,25 @@ describe('while runaway scripts run', () => {
 describe('configure', () => {
   it('returns the settings in force and keeps the fields it is not given', () => {
     const before = configure();
-    expect(before).toEqual({ maxConcurrency: expect.any(Number), maxQueue: expect.any(Number), maxInFlight: expect.any(Number) });
+    expect(before).toEqual({
+      maxConcurrency: expect.any(Number),
+      maxQueue: expect.any(Number),
+      maxInFlight: expect.any(Number),
+      maxAbandoned: 8,
+    });
     expect(configure({ maxQueue: 7 })).toEqual({ ...before, maxQueue: 7 });
     expect(configure(null)).toEqual({ ...before, maxQueue: 7 });
+  });
+
+  it('takes maxAbandoned from 0 to 1024, and says when it refuses executions', () => {
+    const before = configure();
+    expect(configure({ maxAbandoned: 0 }).maxAbandoned).toBe(0);
+    // With none allowed, executions are refused exactly while an overrun script is still finishing.
+    const stats = executorStats();
+    expect(stats.refusing).toBe(stats.abandoned > 0 ? 'abandoned' : undefined);
+    expect(() => configure({ maxAbandoned: 1025 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => configure({ maxAbandoned: 1.5 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    configure({ maxAbandoned: before.maxAbandoned });
   });
 
   it('runs one execution at a time with maxConcurrency 1', async () => {

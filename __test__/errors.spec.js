@@ -120,7 +120,9 @@ describe('ERR_SCRIPT_TIMEOUT', () => {
 
 describe('ERR_SCRIPT_MEMORY', () => {
   it('is a script that hit its memory limit, with the limit in words', async () => {
-    const error = await failureOf(run('console.log("filling"); const a = []; for (;;) a.push({ i: a.length });', null, SMALL));
+    const error = await failureOf(
+      run('console.log("filling"); const a = []; for (;;) a.push({ i: a.length });', null, { ...SMALL, cpuTimeMs: 2000 }),
+    );
     expect(error).toMatchObject({ code: 'ERR_SCRIPT_MEMORY', logs: [{ message: 'filling' }] });
     expect(error.message).toBe(`script exceeded its memory limit of ${8 << 20} bytes`);
   });

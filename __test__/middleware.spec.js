@@ -712,7 +712,7 @@ describe('onExecution: a record of every page served', () => {
   it('is called once for a page served, with the page, the outcome, the times and every request', async () => {
     const calls = [];
     const res = await request(site({ onExecution: (record, info) => calls.push({ record, info }) })).get('/fetch');
-    expect([res.status, res.text]).toEqual([200, '[200, 0]']);
+    expect([res.status, res.text]).toEqual([200, '[200,0]']);
     expect(calls).toHaveLength(1);
     const [{ record, info }] = calls;
     expect(record).toEqual({
@@ -790,7 +790,7 @@ describe('onExecution: a record of every page served', () => {
           },
         }),
       ).get('/fetch');
-      expect([throwing.status, throwing.text]).toEqual([200, '[200, 0]']);
+      expect([throwing.status, throwing.text]).toEqual([200, '[200,0]']);
       const rejecting = await request(site({ onExecution: async () => Promise.reject(new Error('async sink down')) })).get('/throws');
       expect(rejecting.body.code).toBe('ERR_SCRIPT_EXCEPTION');
       for (let waited = 0; warned.mock.calls.length < 2 && waited < 2000; waited += 10)

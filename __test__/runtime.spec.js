@@ -24,7 +24,16 @@ describe('the result of a script that does nothing', () => {
       sessionChanges: { set: {}, deleted: [] },
       cookies: [],
       logs: [],
-      stats: { durationMs: expect.any(Number), cpuMs: expect.any(Number), httpRequests: 0 },
+      stats: {
+        outcome: 'ok',
+        durationMs: expect.any(Number),
+        cpuMs: expect.any(Number),
+        peakMemoryBytes: expect.any(Number),
+        queueMs: expect.any(Number),
+        httpWaitMs: 0,
+        httpRequests: 0,
+        requests: [],
+      },
     });
     expect(result.stats.durationMs).toBeGreaterThanOrEqual(0);
     expect(result.stats.cpuMs).toBeGreaterThanOrEqual(0);

@@ -62,8 +62,9 @@ pub struct ExecutorOptions {
   pub max_in_flight: Option<f64>,
   /// How many threads may still be finishing scripts that were already answered with
   /// `ERR_SCRIPT_TIMEOUT` because they did not stop in time (see `executorStats().abandoned`).
-  /// Each holds its heap and runs only on idle CPU; at this many, new executions are refused with
-  /// `ERR_SCRIPT_BUSY` until one of them ends, and `executorStats().refusing` says so.
+  /// Each holds its heap and runs only on idle CPU; at this many (with 0: while there is any), new
+  /// executions are refused with `ERR_SCRIPT_BUSY` until one of them ends, and
+  /// `executorStats().refusing` says so.
   /// @default 8
   #[serde(default, deserialize_with = "number")]
   pub max_abandoned: Option<f64>,

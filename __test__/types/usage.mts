@@ -59,6 +59,8 @@ function explain(code: ScriptErrorCode): string {
       return 'try again';
     case 'ERR_PAGE_SESSION_COOKIE':
       return 'the script touched the session cookie';
+    case 'ERR_PAGE_RESPONSE':
+      return 'the response breaks a rule of HTTP';
     case 'ERR_SCRIPT_INTERNAL':
       return 'a defect';
     default: {

@@ -56,9 +56,14 @@ impl Pool {
       && self.in_flight < self.config.max_in_flight
   }
 
+  /// At `maxAbandoned` threads still finishing overrun scripts (any one, when it is 0).
+  fn refusing_for_abandoned(&self) -> bool {
+    self.abandoned > 0 && self.abandoned >= self.config.max_abandoned
+  }
+
   /// Why a new execution would be refused now, if it would.
   fn refusal(&self) -> Option<Failure> {
-    if self.abandoned >= self.config.max_abandoned {
+    if self.refusing_for_abandoned() {
       return Some(Failure::Abandoned {
         max_abandoned: self.config.max_abandoned as u32,
       });
@@ -568,7 +573,9 @@ impl Executor {
       in_flight: pool.in_flight as u32,
       threads: pool.threads as u32,
       abandoned: pool.abandoned as u32,
-      refusing: (pool.abandoned >= pool.config.max_abandoned).then(|| "abandoned".to_string()),
+      refusing: pool
+        .refusing_for_abandoned()
+        .then(|| "abandoned".to_string()),
     }
   }
 }
@@ -627,6 +634,11 @@ mod tests {
   #[test]
   fn refuses_new_executions_at_the_cap_of_abandoned_threads_and_when_the_queue_is_full() {
     assert!(pool(0, 0).refusal().is_none());
+    let mut none_allowed = pool(0, 0);
+    none_allowed.config.max_abandoned = 0;
+    assert!(none_allowed.refusal().is_none());
+    none_allowed.abandoned = 1;
+    assert!(none_allowed.refusal().is_some());
     assert!(pool(1, 1).refusal().is_none());
     assert!(matches!(
       pool(2, 0).refusal(),
