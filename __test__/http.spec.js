@@ -14,7 +14,7 @@ const path = require('node:path');
 const tls = require('node:tls');
 const { monitorEventLoopDelay } = require('node:perf_hooks');
 const { runBackendScript } = require('..');
-const { startUpstream } = require('./support/upstream');
+const { startUpstream, gzipBombBody } = require('./support/upstream');
 const { startPackageProxy, startAuthProxy, startDeadPort } = require('./support/proxy');
 const { getTls } = require('./support/tls');
 const { startDns } = require('./support/dns');
@@ -503,6 +503,9 @@ describe('timeoutMs', () => {
 });
 
 describe('maxResponseBytes', () => {
+  // Compressing 100 MiB takes seconds: done before the clock of any request starts.
+  beforeAll(() => gzipBombBody(), 30000);
+
   it('lets a body of exactly the limit through and fails one byte more with status 0', async () => {
     const small = { ...config, maxResponseBytes: 1000 };
     const at = await get(`${upstream.url}/huge?bytes=1000`, small);

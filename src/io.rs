@@ -1,6 +1,5 @@
-//! The one tokio runtime of the addon, for network I/O: the scripts' HTTP requests (each a task:
-//! TLS, parsing and decompression run here, off the scripts' threads and their CPU budgets) and
-//! the egress proxy. Scripts never run on its threads.
+//! The one tokio runtime of the addon, for network I/O: the sockets of the scripts' HTTP requests
+//! and the egress proxy. Its threads only wait on sockets and timers; scripts never run on them.
 
 use std::sync::OnceLock;
 

@@ -224,4 +224,4 @@ async function startUpstream({ tls = false } = {}) {
   };
 }
 
-module.exports = { startUpstream, GZIP_BOMB_INFLATED_BYTES };
+module.exports = { startUpstream, gzipBombBody, GZIP_BOMB_INFLATED_BYTES };

@@ -19,7 +19,7 @@ use super::{
 use crate::egress::{check_request_header, fetch, Egress, HttpRequest};
 
 /// How often a wait for a response looks whether its execution was told to stop.
-const STOP_POLL: Duration = Duration::from_millis(10);
+const STOP_POLL: Duration = Duration::from_millis(50);
 
 /// The most headers a script may send with one request; what servers accept (hyper answers more
 /// than 100 in a response with an error).
@@ -149,28 +149,19 @@ fn call<'js>(
     body,
   };
   let deadline = exec.wall_deadline();
-  let egress = egress.clone();
-  // The hops' records come back with the outcome: the task cannot reach the execution.
-  let mut job = Some(async move {
-    let mut records = Vec::new();
-    let fetched = fetch(egress, request, take, deadline, |r| records.push(r)).await;
-    (fetched, records)
-  });
+  let recording = exec.clone();
+  let mut job = Some(fetch(egress.clone(), request, take, deadline, move |r| {
+    recording.record_request(r)
+  }));
   let mut outcome = None;
   let answered = !exec.outside_slot(&mut || {
-    // The request is a task of the I/O runtime (TLS, parsing and decompression run there, not
-    // on this thread and not on its CPU budget); this thread only waits for it, and drops it the
-    // moment the execution is told to stop, so nothing downloads for an answered execution.
-    let io = crate::io::runtime();
-    let task = io.spawn(job.take().expect("one request"));
-    let abort = task.abort_handle();
+    // This thread drives the request (the I/O runtime's threads drive its sockets) and drops it
+    // the moment the execution is told to stop, so nothing downloads for an answered execution.
+    let request = job.take().expect("one request");
     let waiting = exec.clone();
-    let joined = io.block_on(async move {
+    outcome = crate::io::runtime().block_on(async move {
       tokio::select! {
-        joined = task => Some(joined.unwrap_or_else(|e| {
-          let failed = crate::egress::HttpFailure::Other(format!("the request task failed: {e}"));
-          (Err(failed), Vec::new())
-        })),
+        fetched = request => Some(fetched),
         _ = async {
           while !waiting.stopped() {
             tokio::time::sleep(STOP_POLL).await;
@@ -178,15 +169,6 @@ fn call<'js>(
         } => None,
       }
     });
-    match joined {
-      Some((fetched, records)) => {
-        for record in records {
-          exec.record_request(record);
-        }
-        outcome = Some(fetched);
-      }
-      None => abort.abort(),
-    }
   });
   state.borrow_mut().http_requests = count.load(Ordering::Acquire);
   let Some(outcome) = outcome.filter(|_| !answered) else {

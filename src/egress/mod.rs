@@ -6,6 +6,6 @@ mod client;
 mod config;
 mod headers;
 
-pub use client::{fetch, HttpFailure, HttpRequest};
+pub use client::{fetch, HttpRequest};
 pub use config::{egress_for, Egress};
 pub use headers::check_request_header;
