@@ -89,21 +89,13 @@ pub fn render_page<'env>(
   proxy_config: Option<Unknown<'env>>,
   options: Option<Unknown<'env>>,
 ) -> napi::Result<Object<'env>> {
-  execution(
+  page_execution(
     env,
-    ("html", html),
+    html,
     context,
     proxy_config,
     options,
-    |html, input, limits, settle| {
-      page::submit(
-        html,
-        input,
-        limits,
-        page::Scripts::Run,
-        Box::new(move |outcome| settle(outcome.map(|page| JsonText::of(&page)))),
-      )
-    },
+    page::Scripts::Run,
   )
 }
 
@@ -123,18 +115,30 @@ pub fn render_template<'env>(
   context: Option<Unknown<'env>>,
   options: Option<Unknown<'env>>,
 ) -> napi::Result<Object<'env>> {
+  page_execution(env, html, context, None, options, page::Scripts::Skip)
+}
+
+/// What `renderPage` and `renderTemplate` share: a page submitted with or without its scripts.
+fn page_execution<'env>(
+  env: &'env Env,
+  html: Option<Unknown<'env>>,
+  context: Option<Unknown<'env>>,
+  proxy_config: Option<Unknown<'env>>,
+  options: Option<Unknown<'env>>,
+  scripts: page::Scripts,
+) -> napi::Result<Object<'env>> {
   execution(
     env,
     ("html", html),
     context,
-    None,
+    proxy_config,
     options,
     |html, input, limits, settle| {
       page::submit(
         html,
         input,
         limits,
-        page::Scripts::Skip,
+        scripts,
         Box::new(move |outcome| settle(outcome.map(|page| JsonText::of(&page)))),
       )
     },
