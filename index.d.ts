@@ -45,6 +45,16 @@ export declare class EgressProxy {
 }
 
 /**
+ * A site's shared modules, compiled: made by `createModules()`, given to executions as
+ * `options.modules`. Holds bytecode only; every execution loads it into its own fresh runtime,
+ * so module state never outlives an execution.
+ */
+export declare class Modules {
+  /** The names scripts can import, sorted. */
+  get names(): Array<string>
+}
+
+/**
  * How the script answered: `'render'` lets the page render; `'redirect'` came from `redirect()`;
  * `'send'` from `response.send()` or `response.json()`.
  */
@@ -91,6 +101,19 @@ export interface CookieOptions {
   /** @default 'lax' */
   sameSite: 'strict' | 'lax' | 'none'
 }
+
+/**
+ * Compiles a site's shared modules (`{ name: source }`, ES modules) for scripts to `import` by
+ * name: give the result to executions as `options.modules`. Each module is parsed once, here,
+ * and every `import` in it checked; executions load the bytecode into their own fresh runtime,
+ * where module code runs again and no module state survives.
+ *
+ * Rejects with `ERR_SCRIPT_SYNTAX` (with `module`, `line`, `column`) for a module that does not
+ * parse, `ERR_SCRIPT_MODULE` for an import that names no module of the set, and a
+ * `TypeError`/`RangeError` for a name that is not a bare module name (letters, digits, `_`, `-`,
+ * `.`; no paths or URLs), a source that is not a string, or sources past 8 MiB together.
+ */
+export declare function createModules(sources: Record<string, string>): Promise<Modules>
 
 /**
  * What `checkPage` finds wrong with a page: its template's error and its script's syntax error,
@@ -260,7 +283,7 @@ export interface EgressProxyStats {
  * The `code` of every error an execution or a page can fail with. Callers switch on it, so each
  * is stable; `index.d.ts` has them as a union of string literals.
  */
-export type ErrorCode = 'ERR_SCRIPT_SYNTAX' | 'ERR_SCRIPT_EXCEPTION' | 'ERR_SCRIPT_TIMEOUT' | 'ERR_SCRIPT_MEMORY' | 'ERR_SCRIPT_OUTPUT_LIMIT' | 'ERR_SCRIPT_BUSY' | 'ERR_PAGE_TEMPLATE' | 'ERR_PAGE_SESSION_COOKIE' | 'ERR_PAGE_RESPONSE' | 'ERR_SCRIPT_INTERNAL'
+export type ErrorCode = 'ERR_SCRIPT_SYNTAX' | 'ERR_SCRIPT_EXCEPTION' | 'ERR_SCRIPT_MODULE' | 'ERR_SCRIPT_TIMEOUT' | 'ERR_SCRIPT_MEMORY' | 'ERR_SCRIPT_OUTPUT_LIMIT' | 'ERR_SCRIPT_BUSY' | 'ERR_PAGE_TEMPLATE' | 'ERR_PAGE_SESSION_COOKIE' | 'ERR_PAGE_RESPONSE' | 'ERR_SCRIPT_INTERNAL'
 
 /**
  * Process-wide settings of the executor, for `configure()`. Every field is optional; a field left
@@ -329,6 +352,22 @@ export interface ExecutorStats {
    * `maxAbandoned` threads are still finishing; absent when they are accepted.
    */
   refusing?: string
+}
+
+/** One call a script made to a host function (`options.functions`). */
+export interface HostCallRecord {
+  /** The function's name. */
+  name: string
+  /** From the call to its answer (or to giving up on it). */
+  durationMs: number
+  /**
+   * Why the call gave the script no value, as a stable code; `null` when it did: `'threw'` (the
+   * function threw or rejected), `'not-json'` (its value cannot be copied as JSON),
+   * `'timeout'` (`hostCallTimeoutMs`, or the execution's `wallTimeMs`), `'unavailable'` (the
+   * JavaScript environment that started the script is gone) or `'stopped'` (the execution was
+   * stopped while it waited).
+   */
+  error: 'threw' | 'not-json' | 'timeout' | 'unavailable' | 'stopped' | null
 }
 
 /**
@@ -502,7 +541,7 @@ export interface ProxyCredential {
  * `code` `ERR_PAGE_TEMPLATE` and the page `line` when the template does not compile, fails while
  * rendering or runs out of its rendering budget.
  */
-export declare function renderPage(html: string, context?: ScriptContext | null, proxyConfig?: ProxyConfig | null, options?: RunOptions | null): Promise<PageResult>
+export declare function renderPage(html: string, context?: ScriptContext | null, proxyConfig?: ProxyConfig | null, options?: RunOptions | null, host?: HostDispatch | null): Promise<PageResult>
 
 /**
  * Renders a page as `renderPage` does but without running its backend blocks: the template sees
@@ -523,9 +562,9 @@ export declare function renderTemplate(html: string, context?: ScriptContext | n
  * `line`, `column` (where known) and `logs`; with a `TypeError`/`RangeError` whose `code` is
  * `ERR_INVALID_ARG_TYPE`/`ERR_INVALID_ARG_VALUE` for bad arguments.
  */
-export declare function runBackendScript(source: string, context?: ScriptContext | null, proxyConfig?: ProxyConfig | null, options?: RunOptions | null): Promise<ScriptResult>
+export declare function runBackendScript(source: string, context?: ScriptContext | null, proxyConfig?: ProxyConfig | null, options?: RunOptions | null, host?: HostDispatch | null): Promise<ScriptResult>
 
-/** Limits for one execution. Every field is optional. */
+/** Limits for one execution, and what it may use beyond the script API. Every field is optional. */
 export interface RunOptions {
   /**
    * CPU time the script may spend running JavaScript; time spent waiting on HTTP does not count.
@@ -553,6 +592,31 @@ export interface RunOptions {
    * @default 4194304 (4 MiB)
    */
   maxOutputBytes?: number
+  /**
+   * Shared modules the script may `import` by name, made by `createModules()`.
+   * @default null (a script that imports anything fails with `ERR_SCRIPT_MODULE`)
+   */
+  modules?: Modules | null
+  /**
+   * The site's own functions, installed as script globals of the same names: a call returns the
+   * function's (awaited) value, synchronously from the script's point of view. Arguments and
+   * values cross as JSON. Names must be identifiers that shadow neither the script API nor an
+   * ECMAScript global. A function's error reaches the script as an `Error` whose message is
+   * shown only when the error has `expose === true`.
+   * @default null (none)
+   */
+  functions?: Record<string, (...args: any[]) => unknown> | null
+  /**
+   * How many host function calls one execution may make.
+   * @default 50
+   */
+  maxHostCalls?: number
+  /**
+   * How long one host function call may take, in milliseconds; the script gets an `Error` when
+   * it does not answer in time. Waiting is not CPU time; it counts against `wallTimeMs`.
+   * @default 5000
+   */
+  hostCallTimeoutMs?: number
 }
 
 /** Everything an execution is given. Every part is optional. */
@@ -656,4 +720,8 @@ export interface Stats {
   httpRequests: number
   /** Each of those requests, in the order they were made. */
   requests: Array<HttpRecord>
+  /** Time spent waiting on host functions (without a slot). */
+  hostWaitMs: number
+  /** Each host function call, in the order they were made. */
+  hostCalls: Array<HostCallRecord>
 }

@@ -836,9 +836,11 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.EgressProxy = nativeBinding.EgressProxy
+module.exports.Modules = nativeBinding.Modules
 module.exports.Action = nativeBinding.Action
 module.exports.checkPage = nativeBinding.checkPage
 module.exports.configure = nativeBinding.configure
+module.exports.createModules = nativeBinding.createModules
 module.exports.ErrorCode = nativeBinding.ErrorCode
 module.exports.executorStats = nativeBinding.executorStats
 module.exports.renderPage = nativeBinding.renderPage

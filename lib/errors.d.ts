@@ -6,6 +6,7 @@ import type { ErrorCode, LogEntry, Stats } from '../index';
  * The `code` of an error `runBackendScript`, `renderPage` or `backendScripts()` fails with:
  * - `ERR_SCRIPT_SYNTAX`: the script does not parse;
  * - `ERR_SCRIPT_EXCEPTION`: an uncaught exception, a stack overflow, or an unhandled rejection;
+ * - `ERR_SCRIPT_MODULE`: an `import` names no module of `options.modules`, or a name its module does not export (`module` and `line` say where);
  * - `ERR_SCRIPT_TIMEOUT`: the CPU-time or wall-clock budget ran out;
  * - `ERR_SCRIPT_MEMORY`: the memory limit was hit;
  * - `ERR_SCRIPT_OUTPUT_LIMIT`: the result grew past `maxOutputBytes`;

@@ -13,6 +13,7 @@ const { types } = require('node:util');
 const SCRIPT_ERROR_CODES = Object.freeze([
   'ERR_SCRIPT_SYNTAX',
   'ERR_SCRIPT_EXCEPTION',
+  'ERR_SCRIPT_MODULE',
   'ERR_SCRIPT_TIMEOUT',
   'ERR_SCRIPT_MEMORY',
   'ERR_SCRIPT_OUTPUT_LIMIT',

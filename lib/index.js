@@ -5,13 +5,16 @@
 // (`import { runBackendScript } from 'backend-scripts'`).
 
 const native = require('./binding.js');
+const host = require('./host.js');
 const { backendScripts } = require('./middleware.js');
 const { ScriptError, SCRIPT_ERROR_CODES } = require('./errors.js');
 
-exports.runBackendScript = native.runBackendScript;
-exports.renderPage = native.renderPage;
+exports.runBackendScript = host.runBackendScript;
+exports.renderPage = host.renderPage;
 exports.renderTemplate = native.renderTemplate;
 exports.checkPage = native.checkPage;
+exports.createModules = native.createModules;
+exports.Modules = native.Modules;
 exports.configure = native.configure;
 exports.executorStats = native.executorStats;
 exports.startEgressProxy = native.startEgressProxy;

@@ -7,7 +7,8 @@ const fs = require('node:fs');
 const http = require('node:http');
 const fsp = require('node:fs/promises');
 const path = require('node:path');
-const { renderPage, renderTemplate } = require('../index.js');
+const { renderTemplate, createModules } = require('../index.js');
+const { renderPage } = require('./host.js');
 const { ScriptError } = require('./errors.js');
 
 const METHODS = new Set(['GET', 'HEAD', 'POST']);
@@ -23,7 +24,7 @@ const ON_SCRIPT_ERROR = new Set(['next', 'render']);
  */
 function backendScripts(options) {
   const config = validate(options);
-  const pages = new PageFiles(config.root);
+  const pages = new PageFiles(config.root, config.modules?.dir ?? null);
   return function backendScriptsMiddleware(req, res, next) {
     if (!METHODS.has(req.method)) return next();
     // Every failure goes to next(err), with Express 4 (which ignores returned promises) as with 5.
@@ -52,17 +53,20 @@ async function serve(req, res, config, pages) {
  * script's failure when the page was served without its script (`onScriptError: 'render'`).
  */
 async function respond(req, res, config, page) {
-  const [variables, proxy, limits] = await Promise.all([
+  const [variables, proxy, limits, functions, modules] = await Promise.all([
     typeof config.variables === 'function' ? config.variables(req, res) : config.variables,
     perRequest(config.proxy, 'options.proxy', 'a ProxyConfig object or null', req, res),
     perRequest(config.limits, 'options.limits', 'a RunOptions object or null', req, res),
+    perRequest(config.functions, 'options.functions', 'an object of functions or null', req, res),
+    config.modules?.current() ?? null,
   ]).catch((error) => {
     throw pageError(error, page.file);
   });
+  const options = functions || modules ? { ...limits, ...(functions && { functions }), ...(modules && { modules }) } : limits;
   const context = { request: requestOf(req, config), session: sessionOf(req), variables: variables ?? {} };
   let result, setCookies, headers;
   try {
-    result = await renderPage(page.html, context, proxy, limits);
+    result = await renderPage(page.html, context, proxy, options);
     if (config.onLogs && result.logs.length > 0) config.onLogs(result.logs, { page: page.file, req });
     const refused = result.cookies.find((c) => c.name === config.sessionCookieName);
     if (refused) {
@@ -163,6 +167,8 @@ function validate(options) {
     proxy = null,
     limits = null,
     variables = null,
+    functions = null,
+    modules = null,
     index = 'index.html',
     extensions = ['html'],
     sessionCookieName = 'connect.sid',
@@ -172,17 +178,7 @@ function validate(options) {
     onScriptError = 'next',
   } = options;
   if (typeof root !== 'string' || root === '') throw typeError('options.root', 'a non-empty string', root);
-  let realRoot;
-  try {
-    realRoot = fs.realpathSync(path.resolve(root));
-  } catch (error) {
-    throw Object.assign(new Error(`backendScripts: the pages folder ${JSON.stringify(root)} cannot be opened: ${error.message}`), {
-      code: 'ERR_INVALID_ARG_VALUE',
-    });
-  }
-  if (!fs.statSync(realRoot).isDirectory()) {
-    throw Object.assign(new Error(`backendScripts: root ${JSON.stringify(root)} is not a folder`), { code: 'ERR_INVALID_ARG_VALUE' });
-  }
+  const realRoot = folder(root, 'options.root');
   if (proxy !== null && typeof proxy !== 'object' && typeof proxy !== 'function') {
     throw typeError('options.proxy', 'a ProxyConfig object, a function or null', proxy);
   }
@@ -191,6 +187,12 @@ function validate(options) {
   }
   if (variables !== null && typeof variables !== 'object' && typeof variables !== 'function') {
     throw typeError('options.variables', 'an object, a function or null', variables);
+  }
+  if (functions !== null && typeof functions !== 'object' && typeof functions !== 'function') {
+    throw typeError('options.functions', 'an object of functions, a function or null', functions);
+  }
+  if (modules !== null && (typeof modules !== 'string' || modules === '')) {
+    throw typeError('options.modules', 'the path of a folder or null', modules);
   }
   if (onLogs !== null && typeof onLogs !== 'function') throw typeError('options.onLogs', 'a function or null', onLogs);
   if (onExecution !== null && typeof onExecution !== 'function') throw typeError('options.onExecution', 'a function or null', onExecution);
@@ -219,6 +221,8 @@ function validate(options) {
     proxy,
     limits,
     variables,
+    functions,
+    modules: modules === null ? null : new ModuleFolder(folder(modules, 'options.modules')),
     index,
     extensions: extensions.map((e) => `.${e}`),
     sessionCookieName,
@@ -227,6 +231,22 @@ function validate(options) {
     onError,
     onScriptError,
   };
+}
+
+/** A folder that must exist, as its real path. */
+function folder(given, name) {
+  let real;
+  try {
+    real = fs.realpathSync(path.resolve(given));
+  } catch (error) {
+    throw Object.assign(new Error(`backendScripts: the folder ${JSON.stringify(given)} (${name}) cannot be opened: ${error.message}`), {
+      code: 'ERR_INVALID_ARG_VALUE',
+    });
+  }
+  if (!fs.statSync(real).isDirectory()) {
+    throw Object.assign(new Error(`backendScripts: ${name} ${JSON.stringify(given)} is not a folder`), { code: 'ERR_INVALID_ARG_VALUE' });
+  }
+  return real;
 }
 
 /**
@@ -277,10 +297,53 @@ function candidates(urlPath, { index, extensions }) {
   return extensions.map((ext) => [...names.slice(0, -1), last + ext]);
 }
 
+/**
+ * The shared modules in a folder, one `<name>.js` file each, compiled with createModules and
+ * compiled again when a file is added, removed or changed. Concurrent requests share one look at
+ * the folder; a set that fails to compile is kept too (every page fails with its error) until a
+ * file changes.
+ */
+class ModuleFolder {
+  constructor(dir) {
+    this.dir = dir;
+    this.version = null;
+    this.compiled = null;
+    this.looking = null;
+  }
+
+  /** The compiled set as the folder is now. */
+  current() {
+    this.looking ??= this.look().finally(() => {
+      this.looking = null;
+    });
+    return this.looking;
+  }
+
+  async look() {
+    const entries = await fsp.readdir(this.dir, { withFileTypes: true });
+    const files = entries.filter((e) => e.isFile() && e.name.endsWith('.js')).map((e) => e.name);
+    files.sort();
+    const stats = await Promise.all(files.map((f) => fsp.stat(path.join(this.dir, f), { bigint: true })));
+    const version = files.map((f, i) => `${f}:${stats[i].ino}:${stats[i].size}:${stats[i].mtimeNs}:${stats[i].ctimeNs}`).join('/');
+    if (version !== this.version) {
+      const sources = Object.create(null);
+      const texts = await Promise.all(files.map((f) => fsp.readFile(path.join(this.dir, f), 'utf8')));
+      files.forEach((f, i) => (sources[f.slice(0, -'.js'.length)] = texts[i]));
+      this.compiled = createModules({ ...sources });
+      // Each request awaits it; this keeps a failure from counting as unhandled meanwhile.
+      this.compiled.catch(() => {});
+      this.version = version;
+    }
+    return this.compiled;
+  }
+}
+
 /** Reads pages under the root, keeping each in memory until its file changes. */
 class PageFiles {
-  constructor(root) {
+  constructor(root, modulesDir) {
     this.root = root;
+    // The shared modules' folder may sit among the pages; nothing in it is ever a page.
+    this.modulesDir = modulesDir;
     this.cache = new Map();
   }
 
@@ -299,6 +362,7 @@ class PageFiles {
     try {
       real = await fsp.realpath(file);
       if (real !== this.root && !real.startsWith(this.root + path.sep)) return null;
+      if (this.modulesDir && (real === this.modulesDir || real.startsWith(this.modulesDir + path.sep))) return null;
       stat = await fsp.stat(real, { bigint: true });
     } catch (error) {
       if (error.code === 'ENOENT' || error.code === 'ENOTDIR' || error.code === 'ELOOP') return null;

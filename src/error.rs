@@ -19,6 +19,8 @@ pub enum ErrorCode {
   ErrScriptSyntax,
   /// An uncaught exception, a stack overflow, or an unhandled promise rejection.
   ErrScriptException,
+  /// An import names no shared module of the set given, or a name its module does not export.
+  ErrScriptModule,
   /// The CPU-time or wall-clock budget ran out.
   ErrScriptTimeout,
   /// The memory limit was hit.
@@ -43,6 +45,7 @@ impl ErrorCode {
     match self {
       ErrorCode::ErrScriptSyntax => "ERR_SCRIPT_SYNTAX",
       ErrorCode::ErrScriptException => "ERR_SCRIPT_EXCEPTION",
+      ErrorCode::ErrScriptModule => "ERR_SCRIPT_MODULE",
       ErrorCode::ErrScriptTimeout => "ERR_SCRIPT_TIMEOUT",
       ErrorCode::ErrScriptMemory => "ERR_SCRIPT_MEMORY",
       ErrorCode::ErrScriptOutputLimit => "ERR_SCRIPT_OUTPUT_LIMIT",
@@ -62,6 +65,13 @@ pub enum Failure {
   Syntax(JsError),
   /// An uncaught exception, stack overflow and unhandled promise rejections included.
   Exception(JsError),
+  /// An import that does not resolve: a name that is no module of the set, or that its module
+  /// does not export. `module` is the importing module (`None`: the script), `line` the import's.
+  Module {
+    message: String,
+    module: Option<String>,
+    line: Option<u32>,
+  },
   /// The CPU-time budget ran out.
   CpuTimeout { limit_ms: u64 },
   /// The wall-clock budget ran out.
@@ -89,6 +99,9 @@ pub struct JsError {
   /// 1-based position in the script's own numbering, where known.
   pub line: Option<u32>,
   pub column: Option<u32>,
+  /// The shared module the position is in; `None` for the script itself. (Boxed: failures travel
+  /// in `Result`s, which should stay small.)
+  pub module: Option<Box<str>>,
 }
 
 impl Failure {
@@ -96,6 +109,7 @@ impl Failure {
     match self {
       Failure::Syntax(_) => ErrorCode::ErrScriptSyntax,
       Failure::Exception(_) => ErrorCode::ErrScriptException,
+      Failure::Module { .. } => ErrorCode::ErrScriptModule,
       Failure::CpuTimeout { .. } | Failure::WallTimeout { .. } => ErrorCode::ErrScriptTimeout,
       Failure::Memory { .. } => ErrorCode::ErrScriptMemory,
       Failure::OutputLimit { .. } => ErrorCode::ErrScriptOutputLimit,
@@ -108,18 +122,35 @@ impl Failure {
   pub fn position(&self) -> (Option<u32>, Option<u32>) {
     match self {
       Failure::Syntax(e) | Failure::Exception(e) => (e.line, e.column),
-      Failure::Template { line, .. } => (*line, None),
+      Failure::Template { line, .. } | Failure::Module { line, .. } => (*line, None),
       _ => (None, None),
+    }
+  }
+
+  /// The shared module the position is in, when it is not the script (or page) itself.
+  pub fn module(&self) -> Option<&str> {
+    match self {
+      Failure::Syntax(e) | Failure::Exception(e) => e.module.as_deref(),
+      Failure::Module { module, .. } => module.as_deref(),
+      _ => None,
     }
   }
 }
 
 impl fmt::Display for Failure {
   fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let at = |e: &JsError| match (e.line, e.column) {
-      (Some(l), Some(c)) => format!(" (line {l}, column {c})"),
-      (Some(l), None) => format!(" (line {l})"),
-      _ => String::new(),
+    let at = |e: &JsError| {
+      let position = match (e.line, e.column) {
+        (Some(l), Some(c)) => format!("line {l}, column {c}"),
+        (Some(l), None) => format!("line {l}"),
+        _ => String::new(),
+      };
+      match (&e.module, position.is_empty()) {
+        (Some(m), true) => format!(" (module {m})"),
+        (Some(m), false) => format!(" (module {m}, {position})"),
+        (None, true) => String::new(),
+        (None, false) => format!(" ({position})"),
+      }
     };
     match self {
       Failure::Syntax(e) => write!(f, "script has a syntax error{}: {}", at(e), e.message),
@@ -159,7 +190,7 @@ impl fmt::Display for Failure {
         "{max_abandoned} scripts that overran their budget are still finishing (maxAbandoned); \
                  new scripts run again as soon as one of them ends"
       ),
-      Failure::Template { message, .. } => f.write_str(message),
+      Failure::Template { message, .. } | Failure::Module { message, .. } => f.write_str(message),
       Failure::Internal(what) => write!(f, "internal error in backend-scripts: {what}"),
     }
   }
@@ -201,6 +232,9 @@ impl ScriptError {
       let (line, column) = self.failure.position();
       err.set_named_property("line", line)?;
       err.set_named_property("column", column)?;
+      if let Some(module) = self.failure.module() {
+        err.set_named_property("module", module)?;
+      }
       err.set_named_property("logs", self.logs)?;
       err.set_named_property("stats", *self.stats)?;
       Ok(napi::Error::from(err.to_unknown()))
@@ -351,6 +385,7 @@ mod tests {
           message: "unexpected token".into(),
           line: Some(2),
           column: Some(5),
+          module: None,
         }),
         "ERR_SCRIPT_SYNTAX",
         "script has a syntax error (line 2, column 5): unexpected token",
@@ -361,6 +396,7 @@ mod tests {
           message: "x is not a function".into(),
           line: Some(1),
           column: None,
+          module: None,
         }),
         "ERR_SCRIPT_EXCEPTION",
         "script threw an uncaught TypeError (line 1): x is not a function",
@@ -378,6 +414,18 @@ mod tests {
       Failure::OutputLimit { limit_bytes: 9 }.code().as_str(),
       "ERR_SCRIPT_OUTPUT_LIMIT"
     );
+    let in_module = Failure::Exception(JsError {
+      name: "TypeError".into(),
+      message: "bad".into(),
+      line: Some(4),
+      column: Some(11),
+      module: Some("validators".into()),
+    });
+    assert_eq!(
+      in_module.to_string(),
+      "script threw an uncaught TypeError (module validators, line 4, column 11): bad"
+    );
+    assert_eq!(in_module.module(), Some("validators"));
   }
 
   #[test]
@@ -386,6 +434,7 @@ mod tests {
     let all = [
       ErrorCode::ErrScriptSyntax,
       ErrorCode::ErrScriptException,
+      ErrorCode::ErrScriptModule,
       ErrorCode::ErrScriptTimeout,
       ErrorCode::ErrScriptMemory,
       ErrorCode::ErrScriptOutputLimit,

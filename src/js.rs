@@ -87,6 +87,52 @@ pub fn string_arg(
   }
 }
 
+/// A property of an object argument; `None` when the argument is no object or the property is
+/// `null` or `undefined`. For the options that are not JSON (functions, compiled modules), read
+/// before the rest is copied as JSON.
+pub fn property<'env>(value: Option<&Unknown<'env>>, key: &str) -> Option<Unknown<'env>> {
+  let value = value?;
+  if value.get_type().ok()? != ValueType::Object {
+    return None;
+  }
+  let object = unsafe { Object::from_napi_value(value.value().env, value.raw()) }.ok()?;
+  let found: Unknown = object.get_named_property(key).ok()?;
+  match found.get_type().ok()? {
+    ValueType::Undefined | ValueType::Null => None,
+    _ => Some(found),
+  }
+}
+
+/// Reads a value of a `#[napi]` class (checked by its type tag, so no other object passes), or
+/// fails with `ERR_INVALID_ARG_TYPE`.
+pub fn instance_arg<T, R>(
+  value: &Unknown<'_>,
+  name: &str,
+  expected: &str,
+  read: impl FnOnce(&T) -> R,
+) -> Result<R, ArgError>
+where
+  T: napi::bindgen_prelude::TypeTag + 'static,
+{
+  let env = value.value().env;
+  let mut wrapped: *mut std::ffi::c_void = std::ptr::null_mut();
+  let ours = unsafe {
+    napi::bindgen_prelude::validate_type_tag(env, value.raw(), &T::type_tag(), "").is_ok()
+      && sys::napi_unwrap(env, value.raw(), &mut wrapped) == sys::Status::napi_ok
+      && !wrapped.is_null()
+  };
+  if !ours {
+    return Err(ArgError::Type {
+      name: name.into(),
+      expected: expected.into(),
+      received: received(value),
+    });
+  }
+  // napi-rs wraps each instance as a pointer to its struct, kept alive by the object, which
+  // the caller holds for the whole call.
+  Ok(read(unsafe { &*wrapped.cast::<T>() }))
+}
+
 /// What kind of value a napi value is.
 pub fn kind_of(value: &Unknown) -> ValueKind {
   match value.get_type().unwrap_or(ValueType::Unknown) {

@@ -27,10 +27,14 @@ use napi::bindgen_prelude::{Object, Unknown};
 use napi::Env;
 use napi_derive::napi;
 
-use crate::error::{ArgError, ScriptError};
+use std::sync::Arc;
+
+use crate::api::host::HostFunctions;
+use crate::error::{ArgError, ScriptError, ValueKind};
 use crate::js::{JsonText, Resolver};
 use crate::options::{from_json, ExecutorOptions, RunOptions, ScriptContext};
 use crate::result::ScriptResult;
+use crate::sandbox::modules::{ModuleSet, Modules};
 use crate::sandbox::{executor, Job, ScriptInput, Source};
 
 /// Runs a page's backend script in a fresh, isolated QuickJS sandbox on the addon's own threads,
@@ -41,7 +45,7 @@ use crate::sandbox::{executor, Job, ScriptInput, Source};
 /// `line`, `column` (where known) and `logs`; with a `TypeError`/`RangeError` whose `code` is
 /// `ERR_INVALID_ARG_TYPE`/`ERR_INVALID_ARG_VALUE` for bad arguments.
 #[napi(
-  ts_args_type = "source: string, context?: ScriptContext | null, proxyConfig?: ProxyConfig | null, options?: RunOptions | null",
+  ts_args_type = "source: string, context?: ScriptContext | null, proxyConfig?: ProxyConfig | null, options?: RunOptions | null, host?: HostDispatch | null",
   ts_return_type = "Promise<ScriptResult>"
 )]
 pub fn run_backend_script<'env>(
@@ -50,13 +54,14 @@ pub fn run_backend_script<'env>(
   context: Option<Unknown<'env>>,
   proxy_config: Option<Unknown<'env>>,
   options: Option<Unknown<'env>>,
+  host: Option<Unknown<'env>>,
 ) -> napi::Result<Object<'env>> {
   execution(
     env,
     ("source", source),
     context,
     proxy_config,
-    options,
+    (options, host),
     |source, input, limits, settle| {
       executor().submit(Job {
         source: Source::Script(source),
@@ -79,7 +84,7 @@ pub fn run_backend_script<'env>(
 /// `code` `ERR_PAGE_TEMPLATE` and the page `line` when the template does not compile, fails while
 /// rendering or runs out of its rendering budget.
 #[napi(
-  ts_args_type = "html: string, context?: ScriptContext | null, proxyConfig?: ProxyConfig | null, options?: RunOptions | null",
+  ts_args_type = "html: string, context?: ScriptContext | null, proxyConfig?: ProxyConfig | null, options?: RunOptions | null, host?: HostDispatch | null",
   ts_return_type = "Promise<PageResult>"
 )]
 pub fn render_page<'env>(
@@ -88,13 +93,14 @@ pub fn render_page<'env>(
   context: Option<Unknown<'env>>,
   proxy_config: Option<Unknown<'env>>,
   options: Option<Unknown<'env>>,
+  host: Option<Unknown<'env>>,
 ) -> napi::Result<Object<'env>> {
   page_execution(
     env,
     html,
     context,
     proxy_config,
-    options,
+    (options, host),
     page::Scripts::Run,
   )
 }
@@ -115,7 +121,14 @@ pub fn render_template<'env>(
   context: Option<Unknown<'env>>,
   options: Option<Unknown<'env>>,
 ) -> napi::Result<Object<'env>> {
-  page_execution(env, html, context, None, options, page::Scripts::Skip)
+  page_execution(
+    env,
+    html,
+    context,
+    None,
+    (options, None),
+    page::Scripts::Skip,
+  )
 }
 
 /// What `renderPage` and `renderTemplate` share: a page submitted with or without its scripts.
@@ -124,7 +137,7 @@ fn page_execution<'env>(
   html: Option<Unknown<'env>>,
   context: Option<Unknown<'env>>,
   proxy_config: Option<Unknown<'env>>,
-  options: Option<Unknown<'env>>,
+  options: (Option<Unknown<'env>>, Option<Unknown<'env>>),
   scripts: page::Scripts,
 ) -> napi::Result<Object<'env>> {
   execution(
@@ -163,7 +176,7 @@ pub fn check_page<'env>(
 ) -> napi::Result<Object<'env>> {
   let (deferred, promise) = env.create_deferred::<JsonText, Resolver<JsonText>>()?;
   let parts = js::string_arg(html, "html", MAX_SOURCE_BYTES).and_then(|html| {
-    let (input, limits) = script_inputs(env, None, None, options)?;
+    let (input, limits) = script_inputs(env, None, None, (options, None))?;
     Ok((html, input, limits))
   });
   match parts {
@@ -181,6 +194,95 @@ pub fn check_page<'env>(
   Ok(promise)
 }
 
+/// Compiles a site's shared modules (`{ name: source }`, ES modules) for scripts to `import` by
+/// name: give the result to executions as `options.modules`. Each module is parsed once, here,
+/// and every `import` in it checked; executions load the bytecode into their own fresh runtime,
+/// where module code runs again and no module state survives.
+///
+/// Rejects with `ERR_SCRIPT_SYNTAX` (with `module`, `line`, `column`) for a module that does not
+/// parse, `ERR_SCRIPT_MODULE` for an import that names no module of the set, and a
+/// `TypeError`/`RangeError` for a name that is not a bare module name (letters, digits, `_`, `-`,
+/// `.`; no paths or URLs), a source that is not a string, or sources past 8 MiB together.
+#[napi(
+  ts_args_type = "sources: Record<string, string>",
+  ts_return_type = "Promise<Modules>"
+)]
+pub fn create_modules<'env>(
+  env: &'env Env,
+  sources: Option<Unknown<'env>>,
+) -> napi::Result<Object<'env>> {
+  let (deferred, promise) = env.create_deferred::<Modules, Resolver<Modules>>()?;
+  match module_sources(env, sources) {
+    Err(e) => deferred.resolve(Box::new(move |env| Err(e.into_napi(&env)))),
+    Ok(sources) => {
+      let compile = move || {
+        let compiled = ModuleSet::compile(sources);
+        deferred.resolve(Box::new(move |env| match compiled {
+          Ok(set) => Ok(Modules { set: Arc::new(set) }),
+          Err(f) => Err(ScriptError::new(f, Vec::new()).into_napi(&env)),
+        }))
+      };
+      // Compiling takes time in proportion to the sources: never on Node's thread.
+      std::thread::Builder::new()
+        .name("backend-scripts-modules".into())
+        .stack_size(sandbox::executor::THREAD_STACK)
+        .spawn(compile)
+        .map_err(|e| napi::Error::from_reason(format!("cannot start a thread: {e}")))?;
+    }
+  }
+  Ok(promise)
+}
+
+/// `createModules`' argument, checked: bare names, string sources, at most `MAX_SOURCE_BYTES`.
+fn module_sources(env: &Env, sources: Option<Unknown>) -> Result<Vec<(String, String)>, ArgError> {
+  let json = js::object_arg(
+    env,
+    sources,
+    "sources",
+    "an object of module sources by name",
+  )?
+  .unwrap_or_else(|| "{}".into());
+  let map: serde_json::Map<String, serde_json::Value> =
+    serde_json::from_str(&json).map_err(|e| ArgError::Value {
+      name: "sources".into(),
+      reason: e.to_string(),
+    })?;
+  if map.len() > sandbox::modules::MAX_MODULES {
+    return Err(ArgError::Range {
+      name: "sources".into(),
+      reason: format!(
+        "holds {} modules; at most {} are allowed",
+        map.len(),
+        sandbox::modules::MAX_MODULES
+      ),
+    });
+  }
+  let mut total = 0usize;
+  let mut out = Vec::with_capacity(map.len());
+  for (name, source) in map {
+    sandbox::modules::check_name(&name).map_err(|reason| ArgError::Value {
+      name: format!("sources[{:?}]", name.chars().take(64).collect::<String>()),
+      reason: format!("is not a module name: it {reason}"),
+    })?;
+    let serde_json::Value::String(source) = source else {
+      return Err(ArgError::Type {
+        name: format!("sources.{name}"),
+        expected: "of type string".into(),
+        received: ValueKind::of_json(&source).describe(None),
+      });
+    };
+    total += source.len();
+    if total > MAX_SOURCE_BYTES {
+      return Err(ArgError::Range {
+        name: "sources".into(),
+        reason: format!("are more than {MAX_SOURCE_BYTES} bytes long together (UTF-8)"),
+      });
+    }
+    out.push((name, source));
+  }
+  Ok(out)
+}
+
 /// The largest script or page an execution takes, in bytes of UTF-8: it is copied off Node's
 /// thread and prepared in time and memory linear in its size, so its size is what bounds them.
 pub const MAX_SOURCE_BYTES: usize = 8 << 20;
@@ -196,7 +298,7 @@ fn execution<'env>(
   text: (&str, Option<Unknown<'env>>),
   context: Option<Unknown<'env>>,
   proxy_config: Option<Unknown<'env>>,
-  options: Option<Unknown<'env>>,
+  options: (Option<Unknown<'env>>, Option<Unknown<'env>>),
   start: impl FnOnce(String, ScriptInput, options::Limits, Settle),
 ) -> napi::Result<Object<'env>> {
   let (deferred, promise) = env.create_deferred::<JsonText, Resolver<JsonText>>()?;
@@ -218,14 +320,30 @@ fn execution<'env>(
   Ok(promise)
 }
 
-/// Validates the three arguments every execution takes (`context`, `proxyConfig`, `options`);
-/// shared by `runBackendScript` and `renderPage`.
+/// Validates the arguments every execution takes (`context`, `proxyConfig`, `options`, and the
+/// host functions' dispatcher that `lib/host.js` makes of `options.functions`); shared by
+/// `runBackendScript` and `renderPage`.
 fn script_inputs(
   env: &Env,
   context: Option<Unknown>,
   proxy_config: Option<Unknown>,
-  options: Option<Unknown>,
+  (options, host): (Option<Unknown>, Option<Unknown>),
 ) -> Result<(ScriptInput, options::Limits), ArgError> {
+  let modules = match js::property(options.as_ref(), "modules") {
+    None => None,
+    Some(m) => Some(js::instance_arg(
+      &m,
+      "options.modules",
+      "a Modules set made by createModules()",
+      |m: &Modules| m.set.clone(),
+    )?),
+  };
+  let host = match host {
+    Some(h) if !matches!(js::kind_of(&h), ValueKind::Undefined | ValueKind::Null) => {
+      Some(Arc::new(HostFunctions::from_dispatch(&h)?))
+    }
+    _ => None,
+  };
   let context: ScriptContext = match js::object_arg(env, context, "context", "ScriptContext")? {
     Some(json) => from_json("context", &json)?,
     None => ScriptContext::default(),
@@ -245,6 +363,8 @@ fn script_inputs(
     variables: context.variables.unwrap_or_default(),
     egress,
     compile_only: false,
+    modules,
+    host,
   };
   Ok((input, options.into_limits()?))
 }

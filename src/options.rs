@@ -12,8 +12,8 @@ use serde_json::{Map, Value};
 
 use crate::error::{ArgError, ValueKind};
 
-/// Limits for one execution. Every field is optional.
-#[napi(object, object_to_js = false)]
+/// Limits for one execution, and what it may use beyond the script API. Every field is optional.
+#[napi(object, object_from_js = false, object_to_js = false)]
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RunOptions {
@@ -38,6 +38,33 @@ pub struct RunOptions {
   /// @default 4194304 (4 MiB)
   #[serde(default, deserialize_with = "number")]
   pub max_output_bytes: Option<f64>,
+  /// Shared modules the script may `import` by name, made by `createModules()`.
+  /// @default null (a script that imports anything fails with `ERR_SCRIPT_MODULE`)
+  #[napi(ts_type = "Modules | null")]
+  // Read from the options object itself (not JSON); declared for the types and accepted here.
+  #[allow(dead_code)]
+  #[serde(default)]
+  pub modules: Option<serde::de::IgnoredAny>,
+  /// The site's own functions, installed as script globals of the same names: a call returns the
+  /// function's (awaited) value, synchronously from the script's point of view. Arguments and
+  /// values cross as JSON. Names must be identifiers that shadow neither the script API nor an
+  /// ECMAScript global. A function's error reaches the script as an `Error` whose message is
+  /// shown only when the error has `expose === true`.
+  /// @default null (none)
+  #[napi(ts_type = "Record<string, (...args: any[]) => unknown> | null")]
+  // `lib/host.js` takes them out of the options and gives the addon a dispatcher instead.
+  #[allow(dead_code)]
+  #[serde(default)]
+  pub functions: Option<serde::de::IgnoredAny>,
+  /// How many host function calls one execution may make.
+  /// @default 50
+  #[serde(default, deserialize_with = "number")]
+  pub max_host_calls: Option<f64>,
+  /// How long one host function call may take, in milliseconds; the script gets an `Error` when
+  /// it does not answer in time. Waiting is not CPU time; it counts against `wallTimeMs`.
+  /// @default 5000
+  #[serde(default, deserialize_with = "number")]
+  pub host_call_timeout_ms: Option<f64>,
 }
 
 /// Process-wide settings of the executor, for `configure()`. Every field is optional; a field left
@@ -160,6 +187,8 @@ pub const DEFAULT_WALL_TIME_MS: u64 = 60_000;
 pub const DEFAULT_MEMORY_LIMIT_BYTES: u64 = 32 << 20;
 pub const DEFAULT_MAX_STACK_BYTES: u64 = 256 << 10;
 pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 4 << 20;
+pub const DEFAULT_MAX_HOST_CALLS: u64 = 50;
+pub const DEFAULT_HOST_CALL_TIMEOUT_MS: u64 = 5000;
 
 /// The defaults of [`ExecutorOptions`] (`maxConcurrency`'s is the number of CPU cores).
 pub const DEFAULT_MAX_QUEUE: u64 = 1024;
@@ -180,6 +209,7 @@ pub struct Limits {
   pub memory_bytes: usize,
   pub stack_bytes: usize,
   pub output_bytes: usize,
+  pub host: crate::api::host::HostLimits,
 }
 
 impl Default for Limits {
@@ -227,6 +257,20 @@ impl RunOptions {
         1..=1 << 30,
         DEFAULT_MAX_OUTPUT_BYTES,
       )?,
+      host: crate::api::host::HostLimits {
+        max_calls: integer(
+          self.max_host_calls,
+          "options.maxHostCalls",
+          0..=100_000,
+          DEFAULT_MAX_HOST_CALLS,
+        )? as u32,
+        call_timeout: millis(
+          self.host_call_timeout_ms,
+          "options.hostCallTimeoutMs",
+          1..=3_600_000,
+          DEFAULT_HOST_CALL_TIMEOUT_MS,
+        )?,
+      },
     })
   }
 }
@@ -505,6 +549,8 @@ mod tests {
       ("memory_limit_bytes", DEFAULT_MEMORY_LIMIT_BYTES),
       ("max_stack_bytes", DEFAULT_MAX_STACK_BYTES),
       ("max_output_bytes", DEFAULT_MAX_OUTPUT_BYTES),
+      ("max_host_calls", DEFAULT_MAX_HOST_CALLS),
+      ("host_call_timeout_ms", DEFAULT_HOST_CALL_TIMEOUT_MS),
       ("max_queue", DEFAULT_MAX_QUEUE),
       ("max_in_flight", DEFAULT_MAX_IN_FLIGHT),
       ("max_abandoned", DEFAULT_MAX_ABANDONED),

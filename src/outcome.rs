@@ -146,6 +146,10 @@ pub struct Stats {
   pub http_requests: u32,
   /// Each of those requests, in the order they were made.
   pub requests: Vec<HttpRecord>,
+  /// Time spent waiting on host functions (without a slot).
+  pub host_wait_ms: f64,
+  /// Each host function call, in the order they were made.
+  pub host_calls: Vec<HostCallRecord>,
 }
 
 impl Stats {
@@ -160,8 +164,28 @@ impl Stats {
       http_wait_ms: 0.0,
       http_requests: 0,
       requests: Vec::new(),
+      host_wait_ms: 0.0,
+      host_calls: Vec::new(),
     }
   }
+}
+
+/// One call a script made to a host function (`options.functions`).
+#[napi(object, object_from_js = false, use_nullable = true)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostCallRecord {
+  /// The function's name.
+  pub name: String,
+  /// From the call to its answer (or to giving up on it).
+  pub duration_ms: f64,
+  /// Why the call gave the script no value, as a stable code; `null` when it did: `'threw'` (the
+  /// function threw or rejected), `'not-json'` (its value cannot be copied as JSON),
+  /// `'timeout'` (`hostCallTimeoutMs`, or the execution's `wallTimeMs`), `'unavailable'` (the
+  /// JavaScript environment that started the script is gone) or `'stopped'` (the execution was
+  /// stopped while it waited).
+  #[napi(ts_type = "'threw' | 'not-json' | 'timeout' | 'unavailable' | 'stopped'")]
+  pub error: Option<String>,
 }
 
 /// One HTTP request a script made (each redirect hop is one). Only the host of the URL is kept:

@@ -5,7 +5,6 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use reqwest::Method;
 use rquickjs::function::Opt;
@@ -14,12 +13,9 @@ use serde_json::{json, Map, Value as Json};
 
 use super::{
   check_running, copy_in, copy_out, define, define_global, end_script, fail_script, string_arg,
-  Shared,
+  Shared, Wait,
 };
 use crate::egress::{check_request_header, fetch, Egress, HttpRequest};
-
-/// How often a wait for a response looks whether its execution was told to stop.
-const STOP_POLL: Duration = Duration::from_millis(50);
 
 /// The most headers a script may send with one request; what servers accept (hyper answers more
 /// than 100 in a response with an error).
@@ -150,28 +146,12 @@ fn call<'js>(
   };
   let deadline = exec.wall_deadline();
   let recording = exec.clone();
-  let mut job = Some(fetch(egress.clone(), request, take, deadline, move |r| {
+  let request = fetch(egress.clone(), request, take, deadline, move |r| {
     recording.record_request(r)
-  }));
-  let mut outcome = None;
-  let answered = !exec.outside_slot(&mut || {
-    // This thread drives the request (the I/O runtime's threads drive its sockets) and drops it
-    // the moment the execution is told to stop, so nothing downloads for an answered execution.
-    let request = job.take().expect("one request");
-    let waiting = exec.clone();
-    outcome = crate::io::runtime().block_on(async move {
-      tokio::select! {
-        fetched = request => Some(fetched),
-        _ = async {
-          while !waiting.stopped() {
-            tokio::time::sleep(STOP_POLL).await;
-          }
-        } => None,
-      }
-    });
   });
+  let outcome = super::wait_outside_slot(&exec, Wait::Http, request);
   state.borrow_mut().http_requests = count.load(Ordering::Acquire);
-  let Some(outcome) = outcome.filter(|_| !answered) else {
+  let Some(outcome) = outcome else {
     // The watchdog answered for this execution while it waited.
     return Err(end_script(ctx, state));
   };
@@ -271,7 +251,7 @@ mod tests {
     fn wall_limit(&self) -> Duration {
       Duration::from_secs(5)
     }
-    fn outside_slot(&self, wait: &mut dyn FnMut()) -> bool {
+    fn outside_slot(&self, _what: crate::api::Wait, wait: &mut dyn FnMut()) -> bool {
       self.waits.fetch_add(1, Ordering::Relaxed);
       wait();
       !self.answered_meanwhile
@@ -282,6 +262,7 @@ mod tests {
     fn record_request(&self, request: crate::outcome::HttpRecord) {
       self.records.lock().unwrap().push(request);
     }
+    fn record_host_call(&self, _call: crate::outcome::HostCallRecord) {}
   }
 
   /// Runs `source` with `http` going to a proxy port nothing listens on; the result of the last

@@ -5,6 +5,7 @@
 
 mod console;
 mod cookie;
+pub mod host;
 pub mod http;
 mod output;
 mod request;
@@ -42,6 +43,7 @@ pub struct ExecState {
   /// Why the script was stopped from the host side, when it was.
   pub failure: Option<Failure>,
   pub http_requests: u32,
+  pub host_calls: u32,
   /// The execution this state belongs to, for host calls that wait outside the slot.
   pub execution: Option<Arc<dyn Waiting>>,
 }
@@ -54,14 +56,54 @@ pub trait Waiting {
   fn wall_deadline(&self) -> Instant;
   /// The budget itself (`wallTimeMs`), for messages.
   fn wall_limit(&self) -> Duration;
-  /// Runs `wait` without holding a slot, so without CPU and without holding up other executions.
-  /// Returns false when the execution was answered for meanwhile and must end.
-  fn outside_slot(&self, wait: &mut dyn FnMut()) -> bool;
+  /// Runs `wait` without holding a slot, so without CPU and without holding up other executions;
+  /// the time counts as waiting on `what`. Returns false when the execution was answered for
+  /// meanwhile and must end.
+  fn outside_slot(&self, what: Wait, wait: &mut dyn FnMut()) -> bool;
   /// Whether the execution has been told to stop: a budget ran out, its caller is gone, or it
   /// was answered for. A wait in progress gives up at once.
   fn stopped(&self) -> bool;
   /// Adds one HTTP request to the execution's record.
   fn record_request(&self, request: crate::outcome::HttpRecord);
+  /// Adds one host function call to the execution's record.
+  fn record_host_call(&self, call: crate::outcome::HostCallRecord);
+}
+
+/// What an execution waits on outside its slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+  Http,
+  Host,
+}
+
+/// How often a wait outside the slot looks whether its execution was told to stop.
+const STOP_POLL: Duration = Duration::from_millis(50);
+
+/// Drives `work` to its end on this thread (the I/O runtime's threads drive its sockets and
+/// timers) without a slot, and drops it the moment the execution is told to stop, so nothing goes
+/// on for an execution that was answered. `None` when it stopped.
+pub fn wait_outside_slot<F: std::future::Future>(
+  exec: &Arc<dyn Waiting>,
+  what: Wait,
+  work: F,
+) -> Option<F::Output> {
+  let mut work = Some(work);
+  let mut outcome = None;
+  let answered = !exec.outside_slot(what, &mut || {
+    let work = work.take().expect("waited once");
+    let waiting = exec.clone();
+    outcome = crate::io::runtime().block_on(async move {
+      tokio::select! {
+        done = work => Some(done),
+        _ = async {
+          while !waiting.stopped() {
+            tokio::time::sleep(STOP_POLL).await;
+          }
+        } => None,
+      }
+    });
+  });
+  outcome.filter(|_| !answered)
 }
 
 pub type Shared = Rc<RefCell<ExecState>>;

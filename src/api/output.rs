@@ -27,6 +27,17 @@ impl OutputBudget {
     Ok(())
   }
 
+  /// Whether `bytes` more would fit, without counting them: for what the host holds only for a
+  /// while (a host function's arguments).
+  pub fn check_room(&self, bytes: usize) -> Result<(), Failure> {
+    if self.used.saturating_add(bytes) > self.limit {
+      return Err(Failure::OutputLimit {
+        limit_bytes: self.limit as u64,
+      });
+    }
+    Ok(())
+  }
+
   #[cfg(test)]
   pub fn used(&self) -> usize {
     self.used

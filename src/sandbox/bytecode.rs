@@ -3,11 +3,11 @@
 //! is kept in a bounded cache keyed by the SHA-256 of its source. Only bytecode the addon wrote
 //! itself is ever read back: QuickJS trusts bytecode completely, so none comes from outside.
 
-use std::ffi::CString;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use rquickjs::{qjs, Ctx, Value};
 
+use super::modules;
 use crate::cache::{self, BoundedCache};
 
 /// Entries kept at most, …
@@ -36,21 +36,57 @@ fn key(name: &str, source: &str) -> Key {
 
 /// The compiled script, from the cache or freshly parsed (and then cached). A syntax error comes
 /// back as the pending exception.
-pub fn compile<'js>(ctx: &Ctx<'js>, source: &str, name: &str) -> rquickjs::Result<Value<'js>> {
+///
+/// A script with `import` or `export` declarations is an ES module: it is parsed as one when it
+/// does not parse as a script, and its imports are then loaded and linked through the runtime's
+/// module hooks (`modules::Loader`), which must hold the execution's set.
+pub fn compile<'js>(ctx: &Ctx<'js>, source: &str, name: &str) -> Result<Value<'js>, ()> {
   let key = key(name, source);
   let cached = compiled().get(&key);
   if let Some(code) = cached {
     if let Ok(f) = read(ctx, &code) {
-      return Ok(f);
+      return match modules::is_module(&f) {
+        true => modules::resolve(ctx, f),
+        false => Ok(f),
+      };
     }
     ctx.catch();
   }
-  let f = parse(ctx, source, name)?;
-  if let Some(code) = write(ctx, &f) {
+  let f = parse_script_or_module(ctx, source, name)?;
+  if let Some(code) = unsafe { modules::write(ctx, &f) } {
     let bytes = code.len();
-    compiled().insert(key, code, bytes);
+    compiled().insert(key, code.into(), bytes);
   }
   Ok(f)
+}
+
+/// Parses `source` as a script, or as a module when only that parses. When neither does, the
+/// error reported is the one of the parse that got further: a module's when it failed at an
+/// import that did not resolve, a script's for a script that merely mentions `import`.
+fn parse_script_or_module<'js>(ctx: &Ctx<'js>, source: &str, name: &str) -> Result<Value<'js>, ()> {
+  let as_script = unsafe { modules::parse(ctx, source, name, qjs::JS_EVAL_TYPE_GLOBAL) };
+  if as_script.is_ok() || !(source.contains("import") || source.contains("export")) {
+    return as_script;
+  }
+  let script_error = ctx.catch();
+  if !script_error
+    .as_exception()
+    .is_some_and(|e| e.get::<_, String>("name").is_ok_and(|n| n == "SyntaxError"))
+  {
+    // Out of memory or stack: not a question of which kind of code this is.
+    ctx.throw(script_error);
+    return Err(());
+  }
+  match unsafe { modules::parse(ctx, source, name, qjs::JS_EVAL_TYPE_MODULE) } {
+    Ok(module) => Ok(module),
+    Err(()) => {
+      let module_error = ctx.catch();
+      let further = super::runtime::error_position(&module_error)
+        > super::runtime::error_position(&script_error);
+      let _ = ctx.throw(if further { module_error } else { script_error });
+      Err(())
+    }
+  }
 }
 
 /// The prelude, compiled once per process: it is the addon's own code and the same in every
@@ -60,51 +96,12 @@ pub fn prelude<'js>(ctx: &Ctx<'js>, source: &str) -> rquickjs::Result<Value<'js>
   if let Some(code) = CODE.get() {
     return read(ctx, code);
   }
-  let f = parse(ctx, source, "prelude")?;
-  if let Some(code) = write(ctx, &f) {
-    let _ = CODE.set(code);
+  let f = unsafe { modules::parse(ctx, source, "prelude", qjs::JS_EVAL_TYPE_GLOBAL) }
+    .map_err(|()| rquickjs::Error::Exception)?;
+  if let Some(code) = unsafe { modules::write(ctx, &f) } {
+    let _ = CODE.set(code.into());
   }
   Ok(f)
-}
-
-fn parse<'js>(ctx: &Ctx<'js>, source: &str, name: &str) -> rquickjs::Result<Value<'js>> {
-  // QuickJS wants a NUL after the source; a NUL inside it is a syntax error the parser reports.
-  let source = CString::new(source.replace('\0', "\u{FFFD}")).expect("NULs were replaced");
-  let name = CString::new(name).expect("no NUL in script names");
-  unsafe {
-    let flags = (qjs::JS_EVAL_TYPE_GLOBAL | qjs::JS_EVAL_FLAG_COMPILE_ONLY) as i32;
-    let len = source.as_bytes().len();
-    let v = qjs::JS_Eval(
-      ctx.as_raw().as_ptr(),
-      source.as_ptr(),
-      len as _,
-      name.as_ptr(),
-      flags,
-    );
-    if qjs::JS_IsException(v) {
-      return Err(rquickjs::Error::Exception);
-    }
-    Ok(Value::from_raw(ctx.clone(), v))
-  }
-}
-
-fn write(ctx: &Ctx<'_>, f: &Value<'_>) -> Option<Arc<[u8]>> {
-  unsafe {
-    let mut len = 0usize;
-    let buf = qjs::JS_WriteObject(
-      ctx.as_raw().as_ptr(),
-      &mut len as *mut usize as *mut _,
-      f.as_raw(),
-      qjs::JS_WRITE_OBJ_BYTECODE as i32,
-    );
-    if buf.is_null() {
-      ctx.catch();
-      return None;
-    }
-    let code: Arc<[u8]> = std::slice::from_raw_parts(buf, len).into();
-    qjs::js_free(ctx.as_raw().as_ptr(), buf as *mut _);
-    Some(code)
-  }
 }
 
 fn read<'js>(ctx: &Ctx<'js>, code: &[u8]) -> rquickjs::Result<Value<'js>> {

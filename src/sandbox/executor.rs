@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use super::runtime::Sandbox;
 use super::{clock, watchdog, Caller, Job, Outcome, Settle, Source};
-use crate::api::Waiting;
+use crate::api::{Wait, Waiting};
 use crate::error::{Failure, ScriptError};
 use crate::options::{Limits, PoolConfig, MAX_STACK_BYTES};
-use crate::outcome::{HttpRecord, LogEntry, SharedLogs, Stats};
+use crate::outcome::{HostCallRecord, HttpRecord, LogEntry, SharedLogs, Stats};
 
 /// How long a thread beyond `maxConcurrency` stays idle before it exits.
 const IDLE_EXIT: Duration = Duration::from_secs(10);
@@ -133,10 +133,12 @@ pub struct Execution {
 
 #[derive(Debug, Default)]
 struct Record {
-  /// Waiting for a slot: before the start, then after each HTTP wait.
+  /// Waiting for a slot: before the start, then after each wait outside it.
   queued: Duration,
   http_wait: Duration,
+  host_wait: Duration,
   requests: Vec<HttpRecord>,
+  host_calls: Vec<HostCallRecord>,
 }
 
 #[derive(Debug)]
@@ -197,6 +199,8 @@ impl Execution {
       http_wait_ms: millis(record.http_wait),
       http_requests: record.requests.len() as u32,
       requests: record.requests.clone(),
+      host_wait_ms: millis(record.host_wait),
+      host_calls: record.host_calls.clone(),
     }
   }
 
@@ -288,12 +292,17 @@ impl Waiting for Execution {
     self.limits.wall_time
   }
 
-  fn outside_slot(&self, wait: &mut dyn FnMut()) -> bool {
+  fn outside_slot(&self, what: Wait, wait: &mut dyn FnMut()) -> bool {
     let ex = executor();
     ex.release_slot(self);
     let waited = Instant::now();
     wait();
-    lock(&self.record).http_wait += waited.elapsed();
+    let mut record = lock(&self.record);
+    match what {
+      Wait::Http => record.http_wait += waited.elapsed(),
+      Wait::Host => record.host_wait += waited.elapsed(),
+    }
+    drop(record);
     let resumed = Instant::now();
     let ours = ex.acquire_slot(self);
     lock(&self.record).queued += resumed.elapsed();
@@ -306,6 +315,10 @@ impl Waiting for Execution {
 
   fn record_request(&self, request: HttpRecord) {
     lock(&self.record).requests.push(request);
+  }
+
+  fn record_host_call(&self, call: HostCallRecord) {
+    lock(&self.record).host_calls.push(call);
   }
 }
 
@@ -621,6 +634,8 @@ mod tests {
             variables: Default::default(),
             egress: None,
             compile_only: false,
+            modules: None,
+            host: None,
           },
           limits: Limits::default(),
           settle: Box::new(|_| {}),

@@ -5,6 +5,7 @@
 mod bytecode;
 mod clock;
 pub mod executor;
+pub mod modules;
 mod runtime;
 mod watchdog;
 
@@ -53,6 +54,10 @@ pub struct ScriptInput {
   pub egress: Option<std::sync::Arc<crate::egress::Egress>>,
   /// Parse the script and stop there, without running it (`checkPage`).
   pub compile_only: bool,
+  /// The shared modules the script may import (`options.modules`).
+  pub modules: Option<Arc<modules::ModuleSet>>,
+  /// The site's own functions the script may call (`options.functions`).
+  pub host: Option<Arc<crate::api::host::HostFunctions>>,
 }
 
 pub type Outcome = Result<ScriptOutput, ScriptError>;

@@ -12,6 +12,7 @@ use rquickjs::{qjs, Context, Ctx, Function, Object, Persistent, Runtime, Value};
 
 use super::bytecode;
 use super::executor::{Execution, Stop};
+use super::modules::{self, Loader};
 use super::ScriptInput;
 use crate::api::{self, ExecState, OutputBudget, Shared, Store};
 use crate::error::{Failure, JsError};
@@ -57,6 +58,8 @@ pub struct Sandbox {
   state: Shared,
   current: Rc<RefCell<Option<Arc<Execution>>>>,
   raw_runtime: *mut qjs::JSRuntime,
+  /// The runtime's module hooks read it: dropped after the runtime.
+  loader: Box<Loader>,
 }
 
 impl Sandbox {
@@ -70,6 +73,8 @@ impl Sandbox {
     let unhandled: Unhandled = Rc::default();
 
     let raw_runtime = context.with(|ctx| unsafe { qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) });
+    let loader = Box::<Loader>::default();
+    modules::install(raw_runtime, &loader);
     let (cur, st) = (current.clone(), state.clone());
     runtime.set_interrupt_handler(Some(Box::new(move || {
       let Some(exec) = cur.borrow().clone() else {
@@ -114,6 +119,7 @@ impl Sandbox {
       state,
       current,
       raw_runtime,
+      loader,
     })
   }
 
@@ -132,6 +138,7 @@ impl Sandbox {
     // The runtime is freed at the end of this call, while `exec` (and its flag) lives on.
     unsafe { JS_SetInterruptFlag(self.raw_runtime, exec.interrupt_flag()) };
     *self.current.borrow_mut() = Some(exec.clone());
+    self.loader.set_modules(input.modules.clone());
     {
       let mut st = self.state.borrow_mut();
       st.budget = OutputBudget::new(limits.output_bytes);
@@ -154,32 +161,51 @@ impl Sandbox {
           Some(egress) => api::http::install(&ctx, &self.state, egress),
           None => Ok(()),
         })
+        .and_then(|_| match input.host {
+          Some(host) => api::host::install(&ctx, &self.state, host, limits.host),
+          None => Ok(()),
+        })
         .map_err(|e| self.failure(&ctx, e))
         .and_then(|_| {
           let ooms = unsafe { JS_GetOutOfMemoryCount(self.raw_runtime) };
-          let compiled = bytecode::compile(&ctx, source, SCRIPT_NAME).map_err(|e| match e {
-            rquickjs::Error::Exception => {
-              // Parsing can also run out of memory or stack; only a SyntaxError is the script's,
-              // and not one the parser raised because it had just run out of memory.
-              let thrown = ctx.catch();
-              let ran_out = unsafe { JS_GetOutOfMemoryCount(self.raw_runtime) } > ooms;
-              if ran_out || !thrown.is_object() {
-                return Some(self.memory_failure());
-              }
-              let err = self.read_error(&thrown);
-              Some(match err.name.as_str() {
-                "SyntaxError" => Failure::Syntax(err),
-                _ => self.exception_failure(err),
-              })
+          let compiled = bytecode::compile(&ctx, source, SCRIPT_NAME).map_err(|()| {
+            let ran_out = unsafe { JS_GetOutOfMemoryCount(self.raw_runtime) } > ooms;
+            if self.loader.has_missing() && !ran_out {
+              // An import that names no module of the set.
+              return Some(self.loader.failure(&ctx, source, None));
             }
-            e => self.failure(&ctx, e),
+            // Parsing can also run out of memory or stack; only a SyntaxError is the script's,
+            // and not one the parser raised because it had just run out of memory.
+            let thrown = ctx.catch();
+            if ran_out || !thrown.is_object() {
+              return Some(self.memory_failure());
+            }
+            let err = self.read_error(&thrown);
+            Some(match err.name.as_str() {
+              "SyntaxError" => Failure::Syntax(err),
+              _ => self.exception_failure(err),
+            })
           })?;
           if compile_only {
             return Ok(());
           }
+          let module = modules::is_module(&compiled);
           bytecode::evaluate(&ctx, compiled)
             .map(drop)
-            .map_err(|e| self.failure(&ctx, e))
+            .map_err(|e| match self.failure(&ctx, e) {
+              // A module's evaluation rejects its promise; what throws is linking: an import
+              // of a name its module does not export.
+              Some(Failure::Exception(err))
+                if module && matches!(err.name.as_str(), "SyntaxError" | "ReferenceError") =>
+              {
+                Some(Failure::Module {
+                  message: err.message,
+                  module: err.module.map(String::from),
+                  line: err.line,
+                })
+              }
+              other => other,
+            })
         });
       if let Err(Some(f)) = ran {
         return Err(f);
@@ -287,7 +313,7 @@ impl Sandbox {
   /// execution's budgets, but every host call is refused from here on: the script is over.
   fn read_error(&self, thrown: &Value<'_>) -> JsError {
     self.state.borrow_mut().reporting = true;
-    js_error(thrown)
+    js_error(thrown, &|file| self.loader.knows(file))
   }
 
   fn exception_failure(&self, err: JsError) -> Failure {
@@ -325,8 +351,9 @@ impl Sandbox {
   }
 }
 
-/// Reads name, message and position from a thrown value.
-fn js_error(value: &Value<'_>) -> JsError {
+/// Reads name, message and position from a thrown value: the position of the first stack frame
+/// in the script or in one of its modules (`known`), with the module named.
+pub fn js_error(value: &Value<'_>, known: &dyn Fn(&str) -> bool) -> JsError {
   let Some(obj) = value.as_object() else {
     let message = match value.as_string() {
       Some(s) => s.to_string().unwrap_or_default(),
@@ -335,27 +362,55 @@ fn js_error(value: &Value<'_>) -> JsError {
     return JsError {
       name: "Error".into(),
       message,
-      line: None,
-      column: None,
+      ..JsError::default()
     };
   };
   let get = |k: &str| obj.get::<_, Option<String>>(k).ok().flatten();
-  let (line, column) = get("stack").as_deref().and_then(position_in_stack).unzip();
+  let stack = get("stack");
+  let frame = stack
+    .as_deref()
+    .and_then(|stack| first_frame(stack, &|file| file == SCRIPT_NAME || known(file)));
+  let (module, line, column) = match frame {
+    Some((file, line, column)) => (
+      (file != SCRIPT_NAME).then(|| file.into()),
+      Some(line),
+      Some(column),
+    ),
+    None => (None, None, None),
+  };
   JsError {
     name: get("name").unwrap_or_else(|| "Error".into()),
     message: get("message").unwrap_or_default(),
     line,
     column,
+    module,
   }
 }
 
-/// The first `backend-script:LINE:COLUMN` in a QuickJS stack trace.
-fn position_in_stack(stack: &str) -> Option<(u32, u32)> {
-  let at = stack.find(&format!("{SCRIPT_NAME}:"))? + SCRIPT_NAME.len() + 1;
-  let mut parts = stack[at..].splitn(3, |c: char| !c.is_ascii_digit());
-  let line = parts.next()?.parse().ok()?;
-  let column = parts.next()?.parse().ok()?;
-  Some((line, column))
+/// The line and column of the first stack frame of an error the parser threw, whatever its file:
+/// how far a parse got.
+pub fn error_position(value: &Value<'_>) -> Option<(u32, u32)> {
+  let stack: String = value.as_object()?.get("stack").ok()?;
+  first_frame(&stack, &|_| true).map(|(_, line, column)| (line, column))
+}
+
+/// The first `FILE:LINE:COLUMN` in a QuickJS stack trace whose file is `wanted`, one frame per
+/// line: `    at f (FILE:LINE:COLUMN)` or `    at FILE:LINE:COLUMN`.
+fn first_frame<'s>(stack: &'s str, wanted: &dyn Fn(&str) -> bool) -> Option<(&'s str, u32, u32)> {
+  stack.lines().find_map(|frame| {
+    let frame = frame
+      .trim_end()
+      .strip_suffix(')')
+      .unwrap_or(frame.trim_end());
+    let mut parts = frame.rsplitn(3, ':');
+    let column = parts.next()?.parse().ok()?;
+    let line = parts.next()?.parse().ok()?;
+    let rest = parts.next()?;
+    let file = rest
+      .rsplit_once(" (")
+      .map_or_else(|| rest.trim_start().trim_start_matches("at "), |(_, f)| f);
+    wanted(file).then_some((file, line, column))
+  })
 }
 
 #[cfg(test)]
@@ -363,15 +418,25 @@ mod tests {
   use super::*;
 
   #[test]
-  fn positions_are_read_from_the_first_script_frame() {
+  fn positions_are_read_from_the_first_frame_of_the_script_or_a_module() {
+    let script = |f: &str| f == SCRIPT_NAME;
+    let modules = |f: &str| f == SCRIPT_NAME || f == "validators";
+    let stack = "    at f (backend-script:3:7)\n    at <eval> (backend-script:9:1)\n";
+    assert_eq!(first_frame(stack, &script), Some((SCRIPT_NAME, 3, 7)));
     assert_eq!(
-      position_in_stack("    at f (backend-script:3:7)\n    at <eval> (backend-script:9:1)\n"),
-      Some((3, 7))
+      first_frame("    at backend-script:12:30\n", &script),
+      Some((SCRIPT_NAME, 12, 30))
     );
+    assert_eq!(first_frame("    at parse (native)\n", &script), None);
+    let stack = "    at isEmail (validators:4:11)\n    at <anonymous> (backend-script:2:1)\n";
+    assert_eq!(first_frame(stack, &modules), Some(("validators", 4, 11)));
+    assert_eq!(first_frame(stack, &script), Some((SCRIPT_NAME, 2, 1)));
     assert_eq!(
-      position_in_stack("    at backend-script:12:30\n"),
-      Some((12, 30))
+      first_frame(
+        "    at x (elsewhere:1:1)\n    at date-utils.v2:5:6\n",
+        &|f| f == "date-utils.v2"
+      ),
+      Some(("date-utils.v2", 5, 6))
     );
-    assert_eq!(position_in_stack("    at parse (native)\n"), None);
   }
 }

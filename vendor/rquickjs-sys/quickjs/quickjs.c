@@ -32029,6 +32029,11 @@ static JSValue js_dynamic_import(JSContext *ctx, JSValueConst specifier,
         return promise;
     }
 
+    /* backend-scripts: a script's modules are linked before it runs, and
+       nothing can be loaded once it runs; import() always rejects. */
+    JS_ThrowTypeError(ctx, "import() is not available: import shared modules with a static import declaration at the top of the script");
+    goto exception;
+
     /* the string conversion must occur here */
     specifier_str = JS_ToString(ctx, specifier);
     if (JS_IsException(specifier_str))
