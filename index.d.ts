@@ -116,11 +116,12 @@ export interface CookieOptions {
 export declare function createModules(sources: Record<string, string>): Promise<Modules>
 
 /**
- * What `checkPage` finds wrong with a page: its template's error and its script's syntax error,
- * in the page's own lines and columns.
+ * What `checkPage` finds wrong with a page: its template's error, and its script's syntax error
+ * or import of a module that `options.modules` does not have, in the page's own lines and
+ * columns.
  */
 export interface Diagnostic {
-  code: 'ERR_PAGE_TEMPLATE' | 'ERR_SCRIPT_SYNTAX'
+  code: 'ERR_PAGE_TEMPLATE' | 'ERR_SCRIPT_SYNTAX' | 'ERR_SCRIPT_MODULE'
   message: string
   /** 1-based. */
   line?: number
@@ -541,7 +542,7 @@ export interface ProxyCredential {
  * `code` `ERR_PAGE_TEMPLATE` and the page `line` when the template does not compile, fails while
  * rendering or runs out of its rendering budget.
  */
-export declare function renderPage(html: string, context?: ScriptContext | null, proxyConfig?: ProxyConfig | null, options?: RunOptions | null, host?: HostDispatch | null): Promise<PageResult>
+export declare function renderPage(html: string, context?: ScriptContext | null, proxyConfig?: ProxyConfig | null, options?: RunOptions | null, host?: { names: string[], call: (name: string, args: string) => Promise<string> } | null): Promise<PageResult>
 
 /**
  * Renders a page as `renderPage` does but without running its backend blocks: the template sees
@@ -562,7 +563,7 @@ export declare function renderTemplate(html: string, context?: ScriptContext | n
  * `line`, `column` (where known) and `logs`; with a `TypeError`/`RangeError` whose `code` is
  * `ERR_INVALID_ARG_TYPE`/`ERR_INVALID_ARG_VALUE` for bad arguments.
  */
-export declare function runBackendScript(source: string, context?: ScriptContext | null, proxyConfig?: ProxyConfig | null, options?: RunOptions | null, host?: HostDispatch | null): Promise<ScriptResult>
+export declare function runBackendScript(source: string, context?: ScriptContext | null, proxyConfig?: ProxyConfig | null, options?: RunOptions | null, host?: { names: string[], call: (name: string, args: string) => Promise<string> } | null): Promise<ScriptResult>
 
 /** Limits for one execution, and what it may use beyond the script API. Every field is optional. */
 export interface RunOptions {

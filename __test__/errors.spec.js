@@ -38,8 +38,6 @@ describe('ERR_SCRIPT_SYNTAX', () => {
   });
 
   it.each([
-    ['a static import', 'import fs from "fs";'],
-    ['an export', 'export const a = 1;'],
     ['a top-level await', 'await null;'],
     ['a NUL byte in the source', 'const a = 1;\0'],
   ])('refuses %s', async (_, source) => {

@@ -34,6 +34,8 @@ const record = (fields) => ({
   httpWaitMs: expect.any(Number),
   httpRequests: 0,
   requests: [],
+  hostWaitMs: 0,
+  hostCalls: [],
   ...fields,
 });
 
@@ -178,6 +180,8 @@ describe('the time an execution waits for a slot', () => {
       httpWaitMs: 0,
       httpRequests: 0,
       requests: [],
+      hostWaitMs: 0,
+      hostCalls: [],
     });
     const [a, b] = await Promise.all([first, second]);
     // The second waited while the first ran.

@@ -33,6 +33,8 @@ describe('the result of a script that does nothing', () => {
         httpWaitMs: 0,
         httpRequests: 0,
         requests: [],
+        hostWaitMs: 0,
+        hostCalls: [],
       },
     });
     expect(result.stats.durationMs).toBeGreaterThanOrEqual(0);

@@ -22,6 +22,8 @@ Commands:
 Options of check:
   --ext EXT                   extension of the pages looked for in folders (repeatable;
                               default html); files named on the command line are always checked
+  --modules DIR               the site's shared modules (one NAME.js each): they are checked too,
+                              and so is every page's import of them
 
 Options of render:
   --query NAME=VALUE          a query parameter (repeatable)
@@ -37,6 +39,7 @@ Options of render:
   --allowed-range CIDR        lift the built-in block of a range for http.get/post, such as
                               127.0.0.0/8 to reach a local test server (repeatable)
   --cpu-time-ms N             the script's CPU time limit (default 1000)
+  --modules DIR               the site's shared modules the page may import (one NAME.js each)
   --json                      print the whole result as JSON: status, headers, body, variables,
                               session and its changes, cookies, logs and stats
 
@@ -69,7 +72,7 @@ function parse(args, options) {
 // ---- check ----------------------------------------------------------------------------------
 
 async function check(args) {
-  const { values, positionals } = parse(args, { ext: { type: 'string', multiple: true } });
+  const { values, positionals } = parse(args, { ext: { type: 'string', multiple: true }, modules: { type: 'string' } });
   if (values.help) return help();
   if (positionals.length === 0) throw new UsageError('check needs a folder or a page to check');
   const extensions = (values.ext ?? ['html']).map((e) => `.${e.replace(/^\./, '').toLowerCase()}`);
@@ -86,13 +89,23 @@ async function check(args) {
   }
   const { checkPage } = require('../lib');
   const started = process.hrtime.bigint();
+  let options = null;
+  if (values.modules !== undefined) {
+    const modules = await moduleSet(values.modules).catch((error) => {
+      if (!(error instanceof ModuleError)) throw error;
+      process.stdout.write(`${error.message}\n`);
+      return null;
+    });
+    if (modules === null) return 1;
+    options = { modules };
+  }
   const reports = new Array(files.length);
   let next = 0;
   // A few checks per core in flight: the addon's threads do the work, Node only reads files.
   const workers = Array.from({ length: Math.min(files.length, 4 * (os.availableParallelism?.() ?? 2)) }, async () => {
     while (next < files.length) {
       const i = next++;
-      reports[i] = await checkFile(checkPage, files[i]);
+      reports[i] = await checkFile(checkPage, files[i], options);
     }
   });
   await Promise.all(workers);
@@ -129,7 +142,7 @@ async function pagesUnder(dir, extensions) {
 }
 
 /** `file:line:column: message` for each error of one page (no column when it is unknown). */
-async function checkFile(checkPage, file) {
+async function checkFile(checkPage, file, options) {
   let html;
   try {
     html = await fsp.readFile(file, 'utf8');
@@ -137,7 +150,7 @@ async function checkFile(checkPage, file) {
     return [`${file}: cannot be read: ${error.message}`];
   }
   try {
-    const found = await checkPage(html);
+    const found = await checkPage(html, options);
     return found.map((d) => `${[file, d.line, d.column].filter((p) => p !== null && p !== undefined).join(':')}: ${d.message}`);
   } catch (error) {
     return [`${file}: ${error.message}`];
@@ -159,6 +172,7 @@ async function render(args) {
     proxy: { type: 'string' },
     'allowed-range': { type: 'string', multiple: true },
     'cpu-time-ms': { type: 'string' },
+    modules: { type: 'string' },
     json: { type: 'boolean' },
   });
   if (values.help) return help();
@@ -213,6 +227,15 @@ async function render(args) {
       throw new UsageError(`--cpu-time-ms must be a positive integer, not ${JSON.stringify(values['cpu-time-ms'])}`);
     options = { cpuTimeMs: n };
   }
+  if (values.modules !== undefined) {
+    try {
+      options = { ...options, modules: await moduleSet(values.modules) };
+    } catch (error) {
+      if (!(error instanceof ModuleError)) throw error;
+      process.stderr.write(`${error.message}\n`);
+      return 1;
+    }
+  }
   const { renderPage } = require('../lib');
   let result;
   try {
@@ -240,6 +263,29 @@ async function render(args) {
   process.stdout.write(`${lines.join('\n')}\n\n${method === 'HEAD' ? '' : result.body}`);
   if (result.body !== '' && !result.body.endsWith('\n') && method !== 'HEAD') process.stdout.write('\n');
   return 0;
+}
+
+/** A module of the set does not compile: the message is `file:line:column: message`. */
+class ModuleError extends Error {}
+
+/** The shared modules in `dir`, compiled. */
+async function moduleSet(dir) {
+  let stat;
+  try {
+    stat = fs.statSync(dir);
+  } catch {
+    throw new UsageError(`--modules ${dir}: no such folder`);
+  }
+  if (!stat.isDirectory()) throw new UsageError(`--modules ${dir}: not a folder`);
+  const { ModuleFolder } = require('../lib/modules.js');
+  try {
+    return await new ModuleFolder(dir).current();
+  } catch (error) {
+    if (error.code?.startsWith('ERR_INVALID_ARG')) throw new UsageError(`--modules ${dir}: ${error.message}`);
+    const file = error.module ? path.join(dir, `${error.module}.js`) : dir;
+    const at = [file, error.line, error.column].filter((p) => p !== null && p !== undefined).join(':');
+    throw new ModuleError(`${at}: ${error.message}`);
+  }
 }
 
 /** `NAME<sep>VALUE` arguments as an object; the first occurrence of a name wins over none. */

@@ -47,6 +47,11 @@ export declare class ScriptError extends Error {
   line: number | null;
   /** 1-based column, where known. */
   column: number | null;
+  /**
+   * The shared module `line` and `column` are in (for an error inside a module, or an import in
+   * one that does not resolve); absent when they are the script's (or page's) own.
+   */
+  module?: string;
   /** What the script printed before it failed. */
   logs: LogEntry[];
   /**

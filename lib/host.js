@@ -3,7 +3,8 @@
 // Host functions (`options.functions`): the site's own functions, which scripts call as globals
 // that look synchronous. The addon copies a call's arguments out of the sandbox as JSON and hands
 // them to `call` below, on the Node thread that started the execution, while the script's thread
-// waits without a slot. The answer is one string: 'v' and the JSON of the value, 'e' and the
+// waits without a slot. The answer is one string: 'v' and the JSON of the value (nothing for
+// `undefined`), 'e' and the
 // message an error exposes (`expose === true`, the http-errors convention) or nothing, 'j' and why
 // the value cannot be copied as JSON. The addon checks the names.
 
@@ -48,9 +49,9 @@ function hostOf(options) {
     } catch (error) {
       return 'e' + exposedMessage(error);
     }
+    if (value === undefined) return 'v';
     try {
-      const json = JSON.stringify(value);
-      return 'v' + (json === undefined ? 'null' : json);
+      return 'v' + (JSON.stringify(value) ?? 'null');
     } catch (error) {
       return 'j' + String(error?.message ?? error).slice(0, MAX_MESSAGE);
     }
@@ -71,8 +72,7 @@ function exposedMessage(error) {
 }
 
 function argTypeError(name, expected, value) {
-  const received =
-    value === null ? 'null' : Array.isArray(value) ? 'an array' : value === undefined ? 'undefined' : `type ${typeof value}`;
+  const received = value === null ? 'null' : Array.isArray(value) ? 'an array' : value === undefined ? 'undefined' : `type ${typeof value}`;
   return Object.assign(new TypeError(`The "${name}" argument must be ${expected}. Received ${received}`), {
     code: 'ERR_INVALID_ARG_TYPE',
   });

@@ -119,7 +119,7 @@ export declare function renderTemplate(html: string, context?: ScriptContext | n
 
 /** An error {@link checkPage} found in a page, in the page's own numbering. */
 export interface Diagnostic {
-  code: 'ERR_PAGE_TEMPLATE' | 'ERR_SCRIPT_SYNTAX'
+  code: 'ERR_PAGE_TEMPLATE' | 'ERR_SCRIPT_SYNTAX' | 'ERR_SCRIPT_MODULE'
   message: string
   /** 1-based. */
   line?: number | null
@@ -130,9 +130,22 @@ export interface Diagnostic {
 /**
  * Checks a page without running anything, on the addon's threads: finds its backend blocks,
  * compiles its template and parses its script. Resolves with the errors found (an empty array for
- * a good page): the template's and the script's first syntax error.
+ * a good page): the template's, and the script's first syntax error or import that names no
+ * module of `options.modules`.
  */
 export declare function checkPage(html: string, options?: RunOptions | null): Promise<Diagnostic[]>
+
+/**
+ * A site's own functions for scripts (`options.functions`): each becomes a script global of its
+ * name, and a call returns the function's awaited value, synchronously from the script's point of
+ * view. Arguments and values cross as JSON (functions, prototypes and host objects never do). A
+ * function that throws or rejects gives the script an `Error` whose message is the host error's
+ * only when that error has `expose === true`, and `host function NAME failed` otherwise.
+ *
+ * @example
+ * { getOrders: async (sortBy: string, limit: number) => db.orders.list({ sortBy, limit }) }
+ */
+export type HostFunctions = Record<string, (...args: any[]) => unknown>
 
 /** Options of {@link backendScripts}. Only `root` is required. */
 export interface BackendScriptsOptions {
@@ -159,6 +172,21 @@ export interface BackendScriptsOptions {
    * @default null (the defaults of RunOptions)
    */
   limits?: RunOptions | null | ((req: any, res: any) => RunOptions | null | Promise<RunOptions | null>)
+  /**
+   * The site's own functions for scripts ({@link HostFunctions}), or a function of the request
+   * and response that returns them (it may be async), so that a function can see the visitor.
+   * @default null (none)
+   */
+  functions?: HostFunctions | ((req: Request, res: Response) => HostFunctions | null | Promise<HostFunctions | null>) | null
+  /**
+   * A folder of shared modules, one `<name>.js` ES module each, that every page's script may
+   * `import` by name (`import { isEmail } from 'validators'` for `validators.js`). They are
+   * compiled with {@link createModules} and compiled again when a file in the folder is added,
+   * removed or changed. Nothing in the folder is ever served as a page, even when it sits under
+   * `root`. It must exist when the middleware is created.
+   * @default null (scripts import nothing)
+   */
+  modules?: string | null
   /**
    * Variables every page starts with (scripts read them with `getVariable`, templates as `var.…`),
    * or a function of the request and response that returns them (it may be async). They must be

@@ -7,8 +7,9 @@ const fs = require('node:fs');
 const http = require('node:http');
 const fsp = require('node:fs/promises');
 const path = require('node:path');
-const { renderTemplate, createModules } = require('../index.js');
+const { renderTemplate } = require('../index.js');
 const { renderPage } = require('./host.js');
+const { ModuleFolder } = require('./modules.js');
 const { ScriptError } = require('./errors.js');
 
 const METHODS = new Set(['GET', 'HEAD', 'POST']);
@@ -136,6 +137,8 @@ const NO_STATS = Object.freeze({
   httpWaitMs: 0,
   httpRequests: 0,
   requests: Object.freeze([]),
+  hostWaitMs: 0,
+  hostCalls: Object.freeze([]),
 });
 
 /**
@@ -295,47 +298,6 @@ function candidates(urlPath, { index, extensions }) {
   const last = names[names.length - 1];
   if (extensions.some((ext) => last.toLowerCase().endsWith(ext) && last.length > ext.length)) return [names];
   return extensions.map((ext) => [...names.slice(0, -1), last + ext]);
-}
-
-/**
- * The shared modules in a folder, one `<name>.js` file each, compiled with createModules and
- * compiled again when a file is added, removed or changed. Concurrent requests share one look at
- * the folder; a set that fails to compile is kept too (every page fails with its error) until a
- * file changes.
- */
-class ModuleFolder {
-  constructor(dir) {
-    this.dir = dir;
-    this.version = null;
-    this.compiled = null;
-    this.looking = null;
-  }
-
-  /** The compiled set as the folder is now. */
-  current() {
-    this.looking ??= this.look().finally(() => {
-      this.looking = null;
-    });
-    return this.looking;
-  }
-
-  async look() {
-    const entries = await fsp.readdir(this.dir, { withFileTypes: true });
-    const files = entries.filter((e) => e.isFile() && e.name.endsWith('.js')).map((e) => e.name);
-    files.sort();
-    const stats = await Promise.all(files.map((f) => fsp.stat(path.join(this.dir, f), { bigint: true })));
-    const version = files.map((f, i) => `${f}:${stats[i].ino}:${stats[i].size}:${stats[i].mtimeNs}:${stats[i].ctimeNs}`).join('/');
-    if (version !== this.version) {
-      const sources = Object.create(null);
-      const texts = await Promise.all(files.map((f) => fsp.readFile(path.join(this.dir, f), 'utf8')));
-      files.forEach((f, i) => (sources[f.slice(0, -'.js'.length)] = texts[i]));
-      this.compiled = createModules({ ...sources });
-      // Each request awaits it; this keeps a failure from counting as unhandled meanwhile.
-      this.compiled.catch(() => {});
-      this.version = version;
-    }
-    return this.compiled;
-  }
 }
 
 /** Reads pages under the root, keeping each in memory until its file changes. */

@@ -153,7 +153,18 @@ impl fmt::Display for Failure {
       }
     };
     match self {
-      Failure::Syntax(e) => write!(f, "script has a syntax error{}: {}", at(e), e.message),
+      Failure::Syntax(e) => match &e.module {
+        Some(m) => write!(
+          f,
+          "module {m} has a syntax error{}: {}",
+          at(&JsError {
+            module: None,
+            ..e.clone()
+          }),
+          e.message
+        ),
+        None => write!(f, "script has a syntax error{}: {}", at(e), e.message),
+      },
       Failure::Exception(e) => {
         write!(
           f,

@@ -45,7 +45,7 @@ use crate::sandbox::{executor, Job, ScriptInput, Source};
 /// `line`, `column` (where known) and `logs`; with a `TypeError`/`RangeError` whose `code` is
 /// `ERR_INVALID_ARG_TYPE`/`ERR_INVALID_ARG_VALUE` for bad arguments.
 #[napi(
-  ts_args_type = "source: string, context?: ScriptContext | null, proxyConfig?: ProxyConfig | null, options?: RunOptions | null, host?: HostDispatch | null",
+  ts_args_type = "source: string, context?: ScriptContext | null, proxyConfig?: ProxyConfig | null, options?: RunOptions | null, host?: { names: string[], call: (name: string, args: string) => Promise<string> } | null",
   ts_return_type = "Promise<ScriptResult>"
 )]
 pub fn run_backend_script<'env>(
@@ -84,7 +84,7 @@ pub fn run_backend_script<'env>(
 /// `code` `ERR_PAGE_TEMPLATE` and the page `line` when the template does not compile, fails while
 /// rendering or runs out of its rendering budget.
 #[napi(
-  ts_args_type = "html: string, context?: ScriptContext | null, proxyConfig?: ProxyConfig | null, options?: RunOptions | null, host?: HostDispatch | null",
+  ts_args_type = "html: string, context?: ScriptContext | null, proxyConfig?: ProxyConfig | null, options?: RunOptions | null, host?: { names: string[], call: (name: string, args: string) => Promise<string> } | null",
   ts_return_type = "Promise<PageResult>"
 )]
 pub fn render_page<'env>(

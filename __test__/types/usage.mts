@@ -61,6 +61,8 @@ function explain(code: ScriptErrorCode): string {
       return 'the script touched the session cookie';
     case 'ERR_PAGE_RESPONSE':
       return 'the response breaks a rule of HTTP';
+    case 'ERR_SCRIPT_MODULE':
+      return 'an import names no shared module';
     case 'ERR_SCRIPT_INTERNAL':
       return 'a defect';
     default: {

@@ -284,7 +284,7 @@ pub fn install<'js>(
 
 /// What the Node side answered: the first character says which.
 enum Answer {
-  /// `v` and the JSON of the value.
+  /// `v` and the JSON of the value; nothing for `undefined`.
   Value(String),
   /// `e` and the message the function's error exposes (`expose === true`), or nothing.
   Threw(Option<String>),
@@ -369,6 +369,10 @@ fn call<'js>(
     return Err(fail_script(ctx, state, Failure::WallTimeout { limit_ms }));
   }
   let (error, thrown) = match answer {
+    Ok(Answer::Value(json)) if json.is_empty() => {
+      exec.record_host_call(record(None));
+      return Ok(Value::new_undefined(ctx.clone()));
+    }
     Ok(Answer::Value(json)) => {
       exec.record_host_call(record(None));
       let counted = state.borrow_mut().budget.replace(0, json.len());

@@ -80,12 +80,13 @@ pub fn submit(
   });
 }
 
-/// What `checkPage` finds wrong with a page: its template's error and its script's syntax error,
-/// in the page's own lines and columns.
+/// What `checkPage` finds wrong with a page: its template's error, and its script's syntax error
+/// or import of a module that `options.modules` does not have, in the page's own lines and
+/// columns.
 #[napi(object, object_from_js = false)]
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Diagnostic {
-  #[napi(ts_type = "'ERR_PAGE_TEMPLATE' | 'ERR_SCRIPT_SYNTAX'")]
+  #[napi(ts_type = "'ERR_PAGE_TEMPLATE' | 'ERR_SCRIPT_SYNTAX' | 'ERR_SCRIPT_MODULE'")]
   pub code: String,
   pub message: String,
   /// 1-based.
@@ -140,7 +141,9 @@ pub fn check(
         .collect();
       match outcome {
         Ok(_) => {}
-        Err(e) if matches!(e.failure, Failure::Syntax(_)) => found.push(Diagnostic::of(&e.failure)),
+        Err(e) if matches!(e.failure, Failure::Syntax(_) | Failure::Module { .. }) => {
+          found.push(Diagnostic::of(&e.failure))
+        }
         Err(e) => return settle(Err(e)),
       }
       found.sort_by_key(|d| (d.line, d.column));

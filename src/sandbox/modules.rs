@@ -76,8 +76,7 @@ impl ModuleSet {
     runtime.set_memory_limit(COMPILE_MEMORY_BYTES);
     runtime.set_max_stack_size(crate::options::MAX_STACK_BYTES / 2);
     let sources: HashMap<String, String> = sources.into_iter().collect();
-    // While compiling, an import is compiled from its source: every module is checked with all
-    // that it imports, and cycles resolve as they do at run time.
+    // While compiling, an import only has to name a module of the set (see `load`).
     let loader = Box::new(Loader::default());
     *loader.pending.borrow_mut() = Some(sources.clone());
     let raw = unsafe { raw_runtime(&runtime)? };
@@ -134,7 +133,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
 #[derive(Default)]
 pub struct Loader {
   set: RefCell<Option<Arc<ModuleSet>>>,
-  /// While a set is compiled: the sources, compiled on import.
+  /// While a set is compiled: the sources, by name.
   pending: RefCell<Option<HashMap<String, String>>>,
   missing: RefCell<Option<Missing>>,
 }
@@ -282,8 +281,8 @@ unsafe extern "C" fn normalize(
   std::ptr::null_mut()
 }
 
-/// QuickJS's `module_loader`: the module's bytecode from the set, or (while a set is compiled) its
-/// source compiled.
+/// QuickJS's `module_loader`: the module's bytecode from the set, or (while a set is compiled) a
+/// stand-in.
 unsafe extern "C" fn load(
   ctx: *mut qjs::JSContext,
   name: *const c_char,
@@ -305,20 +304,15 @@ unsafe extern "C" fn load(
       )
     }
   } else {
-    let source = loader
-      .pending
-      .borrow()
-      .as_ref()
-      .and_then(|p| p.get(&*name_str).cloned());
-    let Some(source) = source else {
+    // While a set is compiled, an import only has to name a module of it: a stand-in without
+    // imports of its own, so that no module is compiled inside another (however long a chain
+    // of imports, the parser never nests). Whether the names imported exist is checked when
+    // executions link the real modules.
+    if !loader.knows(&name_str) {
       unsafe { qjs::JS_ThrowReferenceError(ctx, c"module not found".as_ptr()) };
       return std::ptr::null_mut();
-    };
-    let Ok(text) = CString::new(source.replace('\0', "\u{FFFD}")) else {
-      return std::ptr::null_mut();
-    };
-    let flags = (qjs::JS_EVAL_TYPE_MODULE | qjs::JS_EVAL_FLAG_COMPILE_ONLY) as i32;
-    unsafe { qjs::JS_Eval(ctx, text.as_ptr(), text.as_bytes().len() as _, name, flags) }
+    }
+    return unsafe { qjs::JS_NewCModule(ctx, name, Some(stand_in)) };
   };
   unsafe {
     if qjs::JS_VALUE_GET_TAG(value) != qjs::JS_TAG_MODULE {
@@ -330,6 +324,11 @@ unsafe extern "C" fn load(
     qjs::JS_FreeValue(ctx, value);
     module
   }
+}
+
+/// A stand-in module's body: never run, as a set being compiled is never evaluated.
+unsafe extern "C" fn stand_in(_ctx: *mut qjs::JSContext, _m: *mut qjs::JSModuleDef) -> i32 {
+  0
 }
 
 /// Parses `source` as a script (`JS_EVAL_TYPE_GLOBAL`) or module without running it. `Err(())`
