@@ -118,6 +118,40 @@ ${i === 150 ? '<script scope="backend">setVariable("x", ;)</script>' : ''}`;
   });
 });
 
+describe('backend-scripts with --modules', () => {
+  let dir;
+  beforeAll(() => {
+    dir = writePages({
+      'modules/validators.js': "export const isEmail = (s) => s.includes('@');",
+      'pages/good.html':
+        "<p>{{ var.ok }}</p>\n<script scope=\"backend\">\nimport { isEmail } from 'validators';\nsetVariable('ok', isEmail(request.query.e ?? ''));\n</script>",
+      'pages/typo.html': '<script scope="backend">\n\nimport { isEmail } from \'validatorz\';\n</script>',
+      'broken/bad.js': 'export const = 1;',
+    });
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('check reports an import of a module that does not exist at its line, and passes the others', async () => {
+    const { status, stdout } = await cli(['check', 'pages', '--modules', 'modules'], { cwd: dir });
+    expect(status).toBe(1);
+    expect(stdout).toBe(
+      `${path.join('pages', 'typo.html')}:3: cannot import "validatorz" (line 3): no shared module has that name (the modules are validators)\n`,
+    );
+  });
+
+  it('check reports a module that does not compile at its file, line and column', async () => {
+    const { status, stdout } = await cli(['check', 'pages', '--modules', 'broken'], { cwd: dir });
+    expect(status).toBe(1);
+    expect(stdout).toMatch(new RegExp(`^${path.join('broken', 'bad.js')}:1:14: module bad has a syntax error`));
+  });
+
+  it('render runs a page that imports a module', async () => {
+    const { status, stdout } = await cli(['render', 'pages/good.html', '--modules', 'modules', '--query', 'e=a@b'], { cwd: dir });
+    expect(status).toBe(0);
+    expect(stdout).toContain('<p>true</p>');
+  });
+});
+
 describe('backend-scripts render', () => {
   let root;
   let upstream;

@@ -511,6 +511,69 @@ describe('backendScripts and changing files', () => {
   });
 });
 
+describe('backendScripts with shared modules and host functions', () => {
+  const PAGE = [
+    '<p>{{ var.verdict }} {{ var.orders | length }}</p>',
+    '<script scope="backend">',
+    "import { isEmail } from 'validators';",
+    "setVariable('verdict', isEmail(request.query.e ?? '') ? 'email' : 'not an email');",
+    "setVariable('orders', getOrders(request.query.n ?? 1));",
+    '</script>',
+  ].join('\n');
+
+  it('lets every page import the modules of a folder, and reloads a module when its file changes', async () => {
+    const root = writePages({
+      'check.html': PAGE,
+      '_modules/validators.js': "export const isEmail = (s) => s.includes('@');",
+    });
+    const app = siteApp({
+      root,
+      extensions: ['html', 'js'],
+      modules: path.join(root, '_modules'),
+      functions: { getOrders: async (n) => Array.from({ length: Number(n) }, (_, i) => i) },
+    });
+    expect((await request(app).get('/check?e=a@b&n=3')).text.trim()).toBe('<p>email 3</p>');
+    expect((await request(app).get('/check?e=ab')).text.trim()).toBe('<p>not an email 1</p>');
+    // The folder holds modules, never pages, even for an extension the site serves.
+    for (const url of ['/_modules/validators.js', '/_modules/validators', '/_modules/']) {
+      expect((await request(app).get(url)).text).toBe('not handled');
+    }
+    fs.writeFileSync(path.join(root, '_modules/validators.js'), "export const isEmail = (s) => s.endsWith('.example');");
+    const later = new Date(Date.now() + 5000);
+    fs.utimesSync(path.join(root, '_modules/validators.js'), later, later);
+    expect((await request(app).get('/check?e=a@b')).text.trim()).toBe('<p>not an email 1</p>');
+    expect((await request(app).get('/check?e=x.example')).text.trim()).toBe('<p>email 1</p>');
+    // A module that no longer compiles fails every page that runs, with the module named.
+    fs.writeFileSync(path.join(root, '_modules/validators.js'), 'export const = 1;');
+    const broken = await request(app).get('/check');
+    expect(broken.status).toBe(500);
+    expect(broken.body).toMatchObject({ code: 'ERR_SCRIPT_SYNTAX', page: 'check.html' });
+    expect(broken.body.message).toContain('module validators');
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('takes functions as a function of the request, so that they can see the visitor', async () => {
+    const root = writePages({ 'me.html': '<script scope="backend">response.json(whoAmI())</script>' });
+    const app = siteApp({
+      root,
+      functions: (req) => ({ whoAmI: async () => ({ ip: req.ip, agent: req.get('user-agent') }) }),
+    });
+    const res = await request(app).get('/me').set('User-Agent', 'test-agent/1');
+    expect(res.body).toEqual({ ip: expect.any(String), agent: 'test-agent/1' });
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('refuses modules and functions options it cannot use', () => {
+    const root = writePages({ 'a.html': 'a' });
+    expect(() => backendScripts({ root, modules: path.join(root, 'nope') })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }),
+    );
+    expect(() => backendScripts({ root, modules: 5 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => backendScripts({ root, functions: 'getOrders' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+});
+
 describe('the seed token check, through the egress proxy', () => {
   let upstream;
   let proxy;
