@@ -19,7 +19,7 @@ describe('npm run demo', () => {
   });
 
   it('prints the URLs to open', () => {
-    for (const page of ['/welcome?token=good-token', '/visits', '/api/me', '/account', '/playground']) {
+    for (const page of ['/welcome?token=good-token', '/visits', '/guestbook', '/api/me', '/account', '/playground']) {
       expect(demo.output()).toContain(`${demo.url}${page}`);
     }
   });
@@ -88,6 +88,27 @@ describe('npm run demo', () => {
     expect(after.text).toContain('Hello, Ada');
     expect(after.text).toContain('You are signed in.');
     expect(after.text).not.toMatch(/visitor|Bob/);
+  });
+
+  it("keeps a guestbook: a shared module checks the form, the site's own functions store it", async () => {
+    const empty = await request(demo.url).get('/guestbook');
+    expect(empty.status).toBe(200);
+    expect(empty.text).toContain('No entries yet');
+    const bad = await request(demo.url).post('/guestbook').type('form').send({ name: 'Ada', email: 'not-an-email', message: '<b>hi</b>' });
+    expect(bad.status).toBe(400);
+    expect(bad.text).toContain('That is not an email address.');
+    expect(bad.text).toContain('&lt;b&gt;hi&lt;/b&gt;');
+    const good = await request(demo.url)
+      .post('/guestbook')
+      .type('form')
+      .send({ name: 'Ada', email: 'ada@example.com', message: 'Lovely <site>' });
+    expect(good.status).toBe(303);
+    expect(good.headers.location).toBe('/guestbook');
+    const listed = await request(demo.url).get('/guestbook');
+    expect(listed.text).toContain('<strong>Ada</strong>');
+    expect(listed.text).toContain('Lovely &lt;site&gt;');
+    expect(listed.text).not.toContain('ada@example.com');
+    expect(listed.text).not.toContain('No entries yet');
   });
 
   it('gives every page the one stylesheet and the same navigation', async () => {

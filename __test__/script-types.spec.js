@@ -140,6 +140,9 @@ const WRONG = [
   `fetch('https://example.com/'); // TS2304: no fetch`,
   `process.exit(1); // TS2591: no process`,
   `document.title; // TS2584: no DOM`,
+  `listEntries('random', 5); // TS2345: the site's own function, as demo/site.d.ts declares it`,
+  `addEntry({ name: 'Ada' }); // TS2739: fields missing`,
+  `import { isPhone } from 'validators'; // TS2305: a shared module, as demo/site.d.ts declares it`,
 ].join('\n');
 
 const NO_PROXY = `const r = http.get('https://example.com/'); // TS18048\nconst s = http?.get('https://example.com/').status;\n`;
@@ -150,6 +153,8 @@ function diagnosticsOf(file) {
   jsconfigProject ??= typeCheck(
     tempProject({
       'jsconfig.json': JSON.stringify(JSCONFIG),
+      // The demo's declarations of its own functions and modules, as a site writes them.
+      'site.d.ts': fs.readFileSync(path.join(ROOT, 'demo', 'site.d.ts'), 'utf8'),
       ...demoScripts(),
       'good.js': GOOD,
       'wrong.js': WRONG,
@@ -169,7 +174,7 @@ describe('the script types (backend-scripts/script)', () => {
 
   it('accept every script of the demo, checked with the jsconfig.json the README gives', async () => {
     const scripts = Object.keys(demoScripts());
-    expect(scripts).toEqual(expect.arrayContaining(['welcome.html.js', 'visits.html.js', 'api-me.html.js']));
+    expect(scripts).toEqual(expect.arrayContaining(['welcome.html.js', 'visits.html.js', 'guestbook.html.js', 'api-me.html.js']));
     for (const file of scripts) expect(await diagnosticsOf(file)).toEqual([]);
   });
 

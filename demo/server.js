@@ -17,6 +17,7 @@ const session = require('express-session');
 const { backendScripts, startEgressProxy } = require('..');
 const { playground, startGate, HTTP_LIMITS } = require('./playground.js');
 const { pageMetrics } = require('./metrics.js');
+const { guestbook } = require('./guestbook.js');
 
 /** The token-validation API: the kind of service a page checks a visitor's token against. */
 function startValidationApi() {
@@ -105,6 +106,8 @@ async function startDemo({ port = 3000 } = {}) {
       proxy: { url: proxy.url, ...credentials, allowedRanges: ['127.0.0.0/8'] },
       limits: { cpuTimeMs: 500, wallTimeMs: 10000 },
       variables,
+      modules: path.join(__dirname, 'modules'),
+      functions: guestbook(),
       onLogs: (logs, { page }) => {
         for (const { level, message } of logs) console.log(`[${page}] console.${level}: ${message}`);
       },
@@ -147,6 +150,7 @@ if (require.main === module) {
       console.log(`  ${demo.url}/welcome                   token check: no token, redirect to /login`);
       console.log(`  ${demo.url}/account                   the user the session carries`);
       console.log(`  ${demo.url}/visits                    a visit counter kept in the session`);
+      console.log(`  ${demo.url}/guestbook                 a shared module and the site's own functions`);
       console.log(`  ${demo.url}/api/me                    a JSON endpoint (response.json)`);
       console.log(`  ${demo.url}/playground                write a page and run it`);
       console.log(`  ${demo.url}/metrics                   Prometheus metrics of the pages' executions`);
