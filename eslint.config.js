@@ -49,6 +49,12 @@ module.exports = [
     languageOptions: { sourceType: 'script', globals: { ...globals.browser } },
   },
   {
+    // Shared modules run inside the sandbox, as ES modules: ECMAScript globals only.
+    files: ['demo/modules/**/*.js'],
+    languageOptions: { sourceType: 'module', globals: {} },
+    rules,
+  },
+  {
     // The prelude runs inside every sandbox, before the page's script: ECMAScript globals only.
     files: ['src/api/prelude.js'],
     languageOptions: { sourceType: 'script', globals: {} },
