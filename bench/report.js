@@ -4,6 +4,7 @@
 // README sets, judged met or not met.
 
 const fs = require('node:fs');
+const { HOST_CALLS: W_HOST_CALLS } = require('./workloads');
 const os = require('node:os');
 const path = require('node:path');
 
@@ -86,6 +87,26 @@ function targets(results) {
   const io = ours('io');
   add(`4. io: ${results.params.io} executions within 300 ms of wall time`, io?.wallMs, `${ms(io?.wallMs)} ms`, io?.wallMs <= 300);
   add('4. io: worst event-loop delay during the batch < 10 ms', io?.maxDelayMs, `${ms(io?.maxDelayMs)} ms`, io?.maxDelayMs < 10);
+  const hostcall = ours('hostcall');
+  add(
+    '4. host functions: one call round trip < 100 µs',
+    hostcall?.perCallUs,
+    `${fmt(hostcall?.perCallUs, 1)} µs`,
+    hostcall?.perCallUs < 100,
+  );
+  const host = ours('host');
+  add(
+    `4. host functions: ${results.params.io} executions, each a 50 ms call, within 300 ms`,
+    host?.wallMs,
+    `${ms(host?.wallMs)} ms`,
+    host?.wallMs <= 300,
+  );
+  add(
+    '4. host functions: worst event-loop delay during the batch < 10 ms',
+    host?.maxDelayMs,
+    `${ms(host?.maxDelayMs)} ms`,
+    host?.maxDelayMs < 10,
+  );
   const inflight = ours('inflight');
   add(
     `5. memory: < 1 MiB RSS per in-flight waiting execution (${results.params.inflight} in flight)`,
@@ -186,6 +207,27 @@ function report(results) {
       engineRows('io', io.length, (x, id) => [ms(x.wallMs), ms(x.maxDelayMs), ms(x.mainCpuMs), speedup('io', id, 'wallMs')]),
     ),
   );
+
+  if (f.hostcall?.ours || f.host?.ours) {
+    out.push(
+      `\n**host functions** (ours: ${W_HOST_CALLS} immediate calls per execution against an empty script, ${params.hostcall} sequential executions each; and ${params.io} executions at once, each one call answered after 50 ms)\n`,
+    );
+    const hc = f.hostcall?.ours;
+    const h = f.host?.ours;
+    out.push(
+      table(
+        ['figure', 'value'],
+        [
+          ['empty execution, median ms', ms(hc?.emptyMs)],
+          [`execution with ${W_HOST_CALLS} calls, median ms`, ms(hc?.callsMs)],
+          ['one call round trip, µs', fmt(hc?.perCallUs, 1)],
+          [`${params.io} × 50 ms calls at once: wall ms`, ms(h?.wallMs)],
+          ['worst event-loop delay ms', ms(h?.maxDelayMs)],
+          ['main-thread CPU ms', ms(h?.mainCpuMs)],
+        ],
+      ),
+    );
+  }
 
   const bytes = Object.values(f.big ?? {})[0]?.bytes;
   out.push(

@@ -34,6 +34,7 @@ const FULL = {
   backend: 2000,
   cpu: 100,
   io: 200,
+  hostcall: 500,
   big: 5,
   soak: 100_000,
   inflight: 1000,
@@ -49,6 +50,7 @@ const SMOKE = {
   backend: 40,
   cpu: 3,
   io: 20,
+  hostcall: 20,
   big: 1,
   soak: 2000,
   inflight: 50,
@@ -125,6 +127,12 @@ function startServers() {
   });
 }
 
+/** The host functions of the host and hostcall workloads. */
+const HOST_FUNCTIONS = {
+  slow: (ms) => new Promise((resolve) => setTimeout(() => resolve(W.IO_ANSWER), ms)),
+  ping: (i) => i,
+};
+
 const slowHostCall = (ms) => new Promise((resolve) => setTimeout(() => resolve(JSON.stringify(W.IO_ANSWER)), ms));
 
 async function main() {
@@ -158,6 +166,10 @@ async function main() {
         return { source: W.BACKEND_SOURCE, context: W.backendContext(i) };
       case 'empty':
         return { source: '', context: null };
+      case 'host':
+        return { source: W.HOST_WAIT_SOURCE, context: null, functions: HOST_FUNCTIONS };
+      case 'hostcall':
+        return { source: W.HOST_CALLS_SOURCE, context: null, functions: HOST_FUNCTIONS };
       case 'cpu':
         return { source: W.CPU_SOURCE, context: {} };
       case 'io':
@@ -167,7 +179,14 @@ async function main() {
     }
     throw new Error(`unknown workload ${workload}`);
   };
-  const checks = { backend: W.checkBackend, empty: W.checkEmpty, cpu: W.checkCpu, io: W.checkIo };
+  const checks = {
+    backend: W.checkBackend,
+    empty: W.checkEmpty,
+    cpu: W.checkCpu,
+    io: W.checkIo,
+    host: W.checkHostWait,
+    hostcall: W.checkHostCalls,
+  };
   const exec = (e, workload) => (i) => e.engine.run(job(e, workload, i));
 
   // Runs one measurement; a failure (a wrong result included) is recorded and the run goes on.
@@ -195,6 +214,7 @@ async function main() {
     await attempt('warmup-io', e, () => M.batch(exec(e, 'io'), checks.io, 5));
   }
   await attempt('warmup-empty', ours, () => M.sequential(exec(ours, 'empty'), checks.empty, 20));
+  await attempt('warmup-hostcall', ours, () => M.sequential(exec(ours, 'hostcall'), checks.hostcall, 20));
 
   for (let round = 0; round < params.rounds; round++) {
     log(`round ${round + 1}/${params.rounds}`);
@@ -225,6 +245,15 @@ async function main() {
     // against several in flight.
     await M.settle();
     await attempt('empty', ours, () => M.sequential(exec(ours, 'empty'), checks.empty, params.backend));
+    // Host functions: the round trip of one call (executions of 50 calls against empty ones, side
+    // by side), and the io batch again with a host function that answers after 50 ms.
+    await attempt('hostcall', ours, async () => {
+      const empty = await M.sequential(exec(ours, 'empty'), checks.empty, params.hostcall);
+      const calls = await M.sequential(exec(ours, 'hostcall'), checks.hostcall, params.hostcall);
+      return { emptyMs: empty.median, callsMs: calls.median, perCallUs: ((calls.median - empty.median) * 1000) / W.HOST_CALLS };
+    });
+    await M.settle();
+    await attempt('host', ours, () => M.batch(exec(ours, 'host'), checks.host, params.io));
     await attempt('throughput', ours, async () => {
       const n = params.throughput;
       const one = await M.withCpu(n, () => M.sequential(exec(ours, 'backend'), checks.backend, n));

@@ -162,6 +162,21 @@ function checkEmpty(result) {
   assert.equal(result.action, 'render');
 }
 
+/** Host functions: one call that answers after IO_DELAY_MS, as the io workload's request does. */
+const HOST_WAIT_SOURCE = `setVariable('body', slow(${IO_DELAY_MS}).body);`;
+
+/** How many immediate host calls the hostcall workload makes per execution. */
+const HOST_CALLS = 50;
+const HOST_CALLS_SOURCE = `let sum = 0; for (let i = 0; i < ${HOST_CALLS}; i++) sum += ping(i); setVariable('sum', sum);`;
+
+function checkHostWait(result) {
+  assert.equal(result.variables.body, IO_ANSWER.body);
+}
+
+function checkHostCalls(result) {
+  assert.equal(result.variables.sum, (HOST_CALLS * (HOST_CALLS - 1)) / 2);
+}
+
 module.exports = {
   BACKEND_SOURCE,
   backendContext,
@@ -177,4 +192,9 @@ module.exports = {
   BIG_CONTEXT,
   checkBig,
   checkEmpty,
+  HOST_WAIT_SOURCE,
+  HOST_CALLS,
+  HOST_CALLS_SOURCE,
+  checkHostWait,
+  checkHostCalls,
 };

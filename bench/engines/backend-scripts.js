@@ -11,9 +11,9 @@ function load() {
   return {
     name: 'backend-scripts',
     addon,
-    /** @param {{ source: string, context: object, proxy?: object }} job */
-    async run({ source, context, proxy = null }) {
-      const r = await addon.runBackendScript(source, context, proxy, LIMITS);
+    /** @param {{ source: string, context: object, proxy?: object, functions?: object }} job */
+    async run({ source, context, proxy = null, functions = null }) {
+      const r = await addon.runBackendScript(source, context, proxy, functions ? { ...LIMITS, functions } : LIMITS);
       return { action: r.action, status: r.status, location: r.location, variables: r.variables, session: r.session };
     },
   };
