@@ -159,6 +159,25 @@ describe('renderPage', () => {
     ]);
   });
 
+  it('prints the same way in ~ concatenation, escaped once, and folds only strings', async () => {
+    const variables = { flag: true, none: null, big: 1e21, half: 0.5, list: [1, 'a'], person: { name: "O'Brien & <Co>" } };
+    const template = [
+      '{{ "flag: " ~ var.flag ~ ", none: " ~ var.none ~ ", big: " ~ var.big ~ ", half: " ~ var.half }}',
+      '{{ var.list ~ " / " ~ var.person }}',
+      '{{ "a" ~ true ~ none ~ 2.0 ~ "<b>" }}',
+      '{{ "<i>"|safe ~ var.flag }}',
+      '{% autoescape false %}{{ "<" ~ var.person }}{% endautoescape %}',
+    ].join('\n');
+    const { body } = await renderPage(template, { variables });
+    expect(body.split('\n')).toEqual([
+      'flag: true, none: , big: 1e+21, half: 0.5',
+      '[1,&quot;a&quot;] / {&quot;name&quot;:&quot;O&#39;Brien &amp; &lt;Co&gt;&quot;}',
+      'atrue2&lt;b&gt;',
+      '<i>true',
+      '<{"name":"O\'Brien & <Co>"}',
+    ]);
+  });
+
   it('answers a redirect with its status, a location and no body', async () => {
     const result = await renderPage('<p>{{ var.x }}</p><script scope="backend">redirect("/login")</script>');
     expect(result).toMatchObject({ status: 302, body: '', headers: { location: '/login' } });
