@@ -5,7 +5,9 @@ import session from 'express-session';
 import {
   backendScripts,
   configure,
+  createModules,
   executorStats,
+  Modules,
   renderPage,
   runBackendScript,
   SCRIPT_ERROR_CODES,
@@ -92,6 +94,22 @@ async function main(): Promise<void> {
     // @ts-expect-error: an unknown error has no code until it is narrowed
     console.log(err.code);
   }
+  // Shared modules and host functions.
+  const modules: Modules = await createModules({ validators: 'export const isEmail = (s) => s.includes("@");' });
+  const names: string[] = modules.names;
+  const withImports = await runBackendScript("import { isEmail } from 'validators'; setVariable('v', getOrders('newest', 2))", null, null, {
+    modules,
+    functions: { getOrders: async (sortBy: string, limit: number) => [sortBy, limit], now: () => Date.now() },
+    maxHostCalls: 10,
+    hostCallTimeoutMs: 1000,
+  });
+  console.log(
+    names,
+    withImports.stats.hostWaitMs,
+    withImports.stats.hostCalls.map((c) => `${c.name} ${c.durationMs} ${c.error ?? 'ok'}`),
+  );
+  // @ts-expect-error: options.modules is a set made by createModules, not its sources
+  await runBackendScript('', null, null, { modules: { validators: '' } });
   const codes: readonly ScriptErrorCode[] = SCRIPT_ERROR_CODES;
   console.log(codes, executorStats().running);
 
@@ -104,6 +122,9 @@ async function main(): Promise<void> {
       // Express's own types: req.query, and req.session as express-session declares it.
       variables: (req, res) => ({ user_name: req.session.user?.name ?? null, path: req.path, locals: Object.keys(res.locals) }),
       onLogs: (logs, { page, req }) => console.log(page, req.ip, logs.length),
+      modules: 'pages/_modules',
+      // A function of the request, so that a host function can see the visitor.
+      functions: (req) => ({ whoAmI: () => req.session.user?.name ?? null }),
     }),
   );
   app.use((err: unknown, _req: express.Request, res: express.Response, next: express.NextFunction) => {
