@@ -807,6 +807,8 @@ describe('onExecution: a record of every page served', () => {
           rule: 'denied-address',
         },
       ],
+      hostWaitMs: 0,
+      hostCalls: [],
     });
     expect(record.peakMemoryBytes).toBeGreaterThan(0);
     expect(record.httpWaitMs).toBeGreaterThan(0);
