@@ -10,6 +10,8 @@ mod api;
 mod cache;
 mod egress;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod header;
 mod io;
 mod js;

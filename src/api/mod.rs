@@ -9,7 +9,7 @@ pub mod host;
 pub mod http;
 mod output;
 mod request;
-mod response;
+pub(crate) mod response;
 mod session;
 mod variables;
 

@@ -6,7 +6,7 @@
 //! No text of a backend block ever reaches the output: blocks are cut out before the template is
 //! compiled, and errors carry positions and messages, never source.
 
-mod extract;
+pub(crate) mod extract;
 mod jinja;
 mod print;
 mod result;
@@ -153,10 +153,10 @@ pub fn check(
 }
 
 /// A page prepared for serving: its script and its compiled template.
-struct Page {
+pub(crate) struct Page {
   /// Every backend block, at its own line and column; empty when there is none.
   script: Arc<str>,
-  template: PageTemplate,
+  pub(crate) template: PageTemplate,
 }
 
 impl Page {
@@ -167,7 +167,7 @@ impl Page {
     script::combined_source(html, &blocks)
   }
 
-  fn parse(html: &str) -> Result<Page, TemplateError> {
+  pub(crate) fn parse(html: &str) -> Result<Page, TemplateError> {
     let cuts = extract::find_cuts(html);
     let blocks: Vec<_> = cuts.iter().filter_map(|c| c.script.clone()).collect();
     let mut removed = 0;
@@ -179,9 +179,25 @@ impl Page {
         (at, html[c.range.clone()].matches('\n').count())
       })
       .collect();
+    let lines = LineMap::new(lines);
+    let template = extract::without_cuts(html, &cuts);
+    // Taking a block out must not join the text around it into another block (`<` before one,
+    // `script scope=backend>…` after it): the visitor's browser would get that one as a script.
+    if let Some(joined) = extract::find_cuts(&template).first() {
+      let at = template[..joined.range.start].matches('\n').count() + 1;
+      let line = lines.page_line(&template, at) as u32;
+      return Err(TemplateError {
+        line: Some(line),
+        message: format!(
+          "page template error on line {line}: taking the backend blocks out of the page joins \
+           the text around one of them into another <script scope=\"backend\"> element (or a \
+           comment holding one), which the visitor's browser would get; move the block"
+        ),
+      });
+    }
     Ok(Page {
       script: script::combined_source(html, &blocks).into(),
-      template: PageTemplate::compile(extract::without_cuts(html, &cuts), LineMap::new(lines))?,
+      template: PageTemplate::compile(template, lines)?,
     })
   }
 }
@@ -248,6 +264,24 @@ fn render(page: &Page, out: &ScriptOutput, max_bytes: usize) -> Result<String, F
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  #[test]
+  fn a_page_whose_template_would_still_hold_a_backend_block_is_refused() {
+    for page in [
+      "<<script scope=backend></script>script scope=backend>secret()</script>",
+      "<p>\n<<script scope=\"backend\">a()</script>script scope=backend>",
+    ] {
+      let Err(e) = Page::parse(page) else {
+        panic!("{page:?} was prepared")
+      };
+      assert!(
+        e.message.contains("joins the text around one of them"),
+        "{}",
+        e.message
+      );
+    }
+    assert!(Page::parse("<p><script scope=backend>a()</script>script scope=backend></p>").is_ok());
+  }
 
   #[test]
   fn a_page_is_prepared_once_per_source() {

@@ -1,0 +1,3 @@
+#![no_main]
+// See backend_scripts::fuzzing::headers for the properties asserted.
+libfuzzer_sys::fuzz_target!(|input: &str| backend_scripts::fuzzing::headers(input));

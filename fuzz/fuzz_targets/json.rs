@@ -1,0 +1,3 @@
+#![no_main]
+// See backend_scripts::fuzzing::json for the properties asserted.
+libfuzzer_sys::fuzz_target!(|input: &str| backend_scripts::fuzzing::json(input));

@@ -1,0 +1,3 @@
+#![no_main]
+// See backend_scripts::fuzzing::policy for the properties asserted.
+libfuzzer_sys::fuzz_target!(|input: &[u8]| backend_scripts::fuzzing::policy(input));

@@ -1,0 +1,3 @@
+#![no_main]
+// See backend_scripts::fuzzing::template for the properties asserted.
+libfuzzer_sys::fuzz_target!(|input: &str| backend_scripts::fuzzing::template(input));
