@@ -1,3 +1,5 @@
 #![no_main]
 // See backend_scripts::fuzzing::json for the properties asserted.
+use backend_scripts_fuzz as _;
+
 libfuzzer_sys::fuzz_target!(|input: &str| backend_scripts::fuzzing::json(input));
