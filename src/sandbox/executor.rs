@@ -114,6 +114,11 @@ pub struct Execution {
   pub wall_deadline: Instant,
   thread: clock::ThreadHandle,
   cpu_start: Duration,
+  /// CPU time the thread spent while waiting outside its slot (TLS, decoding a response, a host
+  /// function's answer): not the script's, so not counted against `cpuTimeMs`. In nanoseconds.
+  cpu_waiting: AtomicU64,
+  /// The thread's CPU time when its current wait outside the slot began, while it waits.
+  cpu_wait_start: Mutex<Option<Duration>>,
   /// Who asked; the watchdog stops the execution when it is gone.
   pub caller: Caller,
   stop: AtomicU8,
@@ -161,6 +166,8 @@ impl Execution {
       limits,
       started: now,
       cpu_start: thread.cpu_time(),
+      cpu_waiting: AtomicU64::new(0),
+      cpu_wait_start: Mutex::new(None),
       thread,
       caller,
       stop: AtomicU8::new(0),
@@ -205,8 +212,16 @@ impl Execution {
   }
 
   /// CPU time this execution has used, readable from any thread.
+  /// CPU time the script has used: its thread's, but for what the thread spent waiting outside
+  /// its slot.
   pub fn cpu_used(&self) -> Duration {
-    self.thread.cpu_time().saturating_sub(self.cpu_start)
+    let now = self.thread.cpu_time();
+    let waiting_now =
+      lock(&self.cpu_wait_start).map_or(Duration::ZERO, |since| now.saturating_sub(since));
+    let waited = Duration::from_nanos(self.cpu_waiting.load(Ordering::Relaxed));
+    now
+      .saturating_sub(self.cpu_start)
+      .saturating_sub(waited + waiting_now)
   }
 
   /// Wall time spent holding a slot, i.e. running JavaScript rather than waiting.
@@ -295,8 +310,17 @@ impl Waiting for Execution {
   fn outside_slot(&self, what: Wait, wait: &mut dyn FnMut()) -> bool {
     let ex = executor();
     ex.release_slot(self);
-    let waited = Instant::now();
+    let (waited, cpu) = (Instant::now(), self.thread.cpu_time());
+    *lock(&self.cpu_wait_start) = Some(cpu);
     wait();
+    {
+      let mut start = lock(&self.cpu_wait_start);
+      let spent = self.thread.cpu_time().saturating_sub(cpu);
+      self
+        .cpu_waiting
+        .fetch_add(spent.as_nanos() as u64, Ordering::Relaxed);
+      *start = None;
+    }
     let mut record = lock(&self.record);
     match what {
       Wait::Http => record.http_wait += waited.elapsed(),
@@ -663,5 +687,62 @@ mod tests {
       pool(0, 2).refusal(),
       Some(Failure::Busy { max_queue: 2 })
     ));
+  }
+
+  /// A host function whose answer costs CPU on the script's thread, while it waits outside its
+  /// slot (as TLS or decoding a response do for HTTP).
+  struct Burn(Duration);
+
+  impl crate::api::host::Dispatch for Burn {
+    fn call(
+      &self,
+      _name: String,
+      _args: String,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, ()>>>> {
+      let burn = self.0;
+      Box::pin(async move {
+        let thread = clock::ThreadHandle::current();
+        let start = thread.cpu_time();
+        while thread.cpu_time().saturating_sub(start) < burn {
+          std::hint::black_box(0u64);
+        }
+        Ok("v1".to_string())
+      })
+    }
+  }
+
+  #[test]
+  fn cpu_the_thread_spends_outside_its_slot_is_not_the_scripts() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let host = crate::api::host::HostFunctions {
+      names: vec!["burn".into()],
+      dispatch: Box::new(Burn(Duration::from_millis(150))),
+    };
+    executor().submit(Job {
+      source: Source::Script("setVariable('v', burn() + burn())".into()),
+      input: ScriptInput {
+        caller: Caller::default(),
+        request_json: crate::api::normalize_request(None).unwrap(),
+        session: Default::default(),
+        variables: Default::default(),
+        egress: None,
+        compile_only: false,
+        modules: None,
+        host: Some(Arc::new(host)),
+      },
+      limits: Limits {
+        cpu_time: Duration::from_millis(100),
+        ..Limits::default()
+      },
+      settle: Box::new(move |outcome| {
+        let _ = tx.send(outcome.map(|out| (out.variables_json, out.stats.cpu_ms)));
+      }),
+    });
+    let (variables, cpu_ms) = rx
+      .recv_timeout(Duration::from_secs(20))
+      .expect("settled")
+      .unwrap_or_else(|e| panic!("{}", e.failure));
+    assert_eq!(variables, r#"{"v":2}"#);
+    assert!(cpu_ms < 100.0, "{cpu_ms} ms counted");
   }
 }
