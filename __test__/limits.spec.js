@@ -264,3 +264,25 @@ describe('console caps', () => {
     expect(result.logs[0].message).toBe('é'.repeat(32 * 1024));
   });
 });
+
+describe('the size of a script or page', () => {
+  it('is at most 8 MiB of UTF-8, refused before it is copied', async () => {
+    const { runBackendScript, renderPage } = require('..');
+    const big = ' '.repeat((8 << 20) + 1);
+    for (const call of [() => runBackendScript(big), () => renderPage(big)]) {
+      const error = await call().catch((e) => e);
+      expect(error).toMatchObject({ name: 'RangeError', code: 'ERR_INVALID_ARG_VALUE' });
+      expect(error.message).toContain(`is ${(8 << 20) + 1} bytes long (UTF-8); at most ${8 << 20} are allowed`);
+    }
+    const fits = await runBackendScript(`${' '.repeat((8 << 20) - 40)}setVariable('ok', 'é😀')`);
+    expect(await runBackendScript(`${'/'.repeat(4 << 20)}\n${'é'.repeat(2 << 20)}`).catch((e) => e.code)).toBe('ERR_INVALID_ARG_VALUE');
+    expect(fits.variables).toEqual({ ok: 'é😀' });
+  });
+
+  it('reaches the script with a lone surrogate of its text as U+FFFD', async () => {
+    const { runBackendScript } = require('..');
+    // The source itself holds a lone surrogate (not an escape sequence) inside a string literal.
+    const result = await runBackendScript(`setVariable('s', 'a${'\uD800'}b')`);
+    expect(result.variables.s).toBe('a\uFFFDb');
+  });
+});
