@@ -157,6 +157,16 @@ describe('scripts that go after the host itself', () => {
     expect(error.code).toBe('ERR_SCRIPT_TIMEOUT');
   });
 
+  it('reports running out of memory as ERR_SCRIPT_MEMORY when not even the error could be made', async () => {
+    // JSON.stringify's result outgrows the heap; the InternalError cannot be allocated either, so
+    // QuickJS throws null, and the memory is free again by the time the failure is read.
+    const source = 'const a = Array.from({ length: 300000 }, (_, i) => ({ i, s: "x".repeat(20) })); JSON.stringify(a);';
+    const error = await runBackendScript(source, null, null, { cpuTimeMs: 5000 }).catch((e) => e);
+    expect(error.code).toBe('ERR_SCRIPT_MEMORY');
+    // A script's own `throw null` stays its exception.
+    expect((await runBackendScript('throw null').catch((e) => e)).code).toBe('ERR_SCRIPT_EXCEPTION');
+  });
+
   it('reports running out of memory while parsing as ERR_SCRIPT_MEMORY', async () => {
     const error = await runBackendScript('a++;'.repeat(1 << 20), null, null, { memoryLimitBytes: 32 << 20, cpuTimeMs: 10000 }).catch(
       (e) => e,

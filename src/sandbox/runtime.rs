@@ -294,8 +294,11 @@ impl Sandbox {
     Some(match e {
       rquickjs::Error::Exception => {
         let thrown = ctx.catch();
-        // When even the error object could not be allocated, QuickJS throws `null`.
-        if !thrown.is_object() && self.near_memory_limit(ctx) {
+        // When even the error object could not be allocated, QuickJS throws `null`; by then the
+        // memory the failed allocation wanted may be free again, so its count of out-of-memory
+        // errors says it too (the runtime is this execution's alone).
+        let ran_out = unsafe { JS_GetOutOfMemoryCount(self.raw_runtime) } > 0;
+        if !thrown.is_object() && (ran_out || self.near_memory_limit(ctx)) {
           return Some(self.memory_failure());
         }
         let error = self.read_error(&thrown);
