@@ -526,6 +526,20 @@ describe('maxResponseBytes', () => {
     expect(ms).toBeLessThan(3000);
   });
 
+  it.each([
+    ['plain http', () => upstream],
+    ['https, inside the tunnel', () => secure],
+  ])('cuts off interim responses without end at the bytes the limit allows (%s)', async (_what, server) => {
+    const before = proxy.stats().bytesDown;
+    const { value, ms } = await timed(get(`${server().url}/interim-flood`, { ...config, maxResponseBytes: 1000, timeoutMs: 20000 }));
+    expect(value.status).toBe(0);
+    expect(ms).toBeLessThan(5000);
+    await proxy.settled();
+    // The body's 1000 bytes and 1 MiB of room for heads and TLS (the proxy's last read may pass it
+    // by one buffer); without the limit, hundreds of MB would come in before the timeout.
+    expect(proxy.stats().bytesDown - before).toBeLessThan(1000 + (1 << 20) + (256 << 10));
+  });
+
   it.each(['/gzip-text', '/deflate-text', '/raw-deflate-text'])('asks for gzip and deflate, and decodes %s', async (route) => {
     const value = await get(`${upstream.url}${route}`, config);
     expect([value.status, value.body, value.headers['x-accept-encoding']]).toEqual([200, `hello ${route.slice(1)} é`, 'gzip, deflate']);

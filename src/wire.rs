@@ -9,6 +9,20 @@ pub const DENIED_HEADER: &str = "x-egress-denied";
 /// On every other answer the proxy gives itself: a [`ProxyRule`] code.
 pub const ERROR_HEADER: &str = "x-egress-error";
 
+/// Sent by the client to the proxy with every request and CONNECT: the most bytes the destination
+/// may send on the connection (see [`max_bytes_from`]). The proxy cuts the connection past it, so
+/// that what the client cannot bound itself (interim `1xx` responses without end, inside a TLS
+/// tunnel or not) is bounded on the wire. A `proxy-*` header: never forwarded to a destination.
+pub const MAX_BYTES_HEADER: &str = "proxy-egress-max-bytes";
+
+/// Room for a response's head, interim responses and TLS framing beside its body.
+const HEAD_ROOM: u64 = 1 << 20;
+
+/// The bytes a destination may send for a response of at most `max_response_bytes` of body.
+pub fn max_bytes_from(max_response_bytes: usize) -> u64 {
+  max_response_bytes as u64 + HEAD_ROOM
+}
+
 /// Whether a response can carry the proxy's markers at all: only an answer to a request the
 /// proxy itself received in the clear (a plain `http://` request). A response read through a
 /// CONNECT tunnel (`https://`) is the destination's, end to end, whatever headers it has; the

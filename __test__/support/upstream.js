@@ -121,6 +121,17 @@ function route(req, res, body) {
     }, ms);
     return res.on('close', () => clearInterval(timer));
   }
+  if (url.pathname === '/interim-flood') {
+    // `100 Continue` without end and never a final response, written straight to the socket (TLS
+    // included): what no body limit sees.
+    const chunk = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n'.repeat(2048));
+    const socket = res.socket;
+    const pump = () => {
+      while (!socket.destroyed && socket.write(chunk));
+      if (!socket.destroyed) socket.once('drain', pump);
+    };
+    return pump();
+  }
   if (url.pathname === '/huge') return streamBytes(res, nonNegativeInt(params, 'bytes', 0));
   if (url.pathname === '/endless') return streamBytes(res, Infinity);
   if (url.pathname === '/gzip-bomb') {

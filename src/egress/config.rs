@@ -16,6 +16,7 @@ use crate::options::{
   DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT_MS,
 };
 use crate::policy::EgressPolicy;
+use crate::wire::{max_bytes_from, MAX_BYTES_HEADER};
 
 /// Everything an execution needs to make HTTP requests.
 pub struct Egress {
@@ -75,8 +76,8 @@ fn build(c: ProxyConfig) -> Result<Egress, ArgError> {
   } else if password.is_some() {
     return Err(invalid("password", "is given without a username"));
   }
+  let mut map = HeaderMap::new();
   if let Some(headers) = c.headers {
-    let mut map = HeaderMap::new();
     for (name, value) in headers {
       let value = value
         .as_str()
@@ -98,16 +99,6 @@ fn build(c: ProxyConfig) -> Result<Egress, ArgError> {
         .map_err(|_| invalid(&format!("headers.{name}"), "is not a valid header value"))?;
       map.insert(n, v);
     }
-    // Plain-HTTP requests carry these headers to the proxy in the request it forwards; naming them
-    // in `Connection` makes them hop-by-hop, so a proxy must drop them (RFC 9110 §7.6.1) and they
-    // stay for the proxy alone. CONNECT requests never reach the destination anyway.
-    if !map.is_empty() {
-      let names: Vec<&str> = map.keys().map(HeaderName::as_str).collect();
-      let connection =
-        HeaderValue::from_str(&names.join(", ")).expect("header names are valid values");
-      map.insert(reqwest::header::CONNECTION, connection);
-    }
-    proxy = proxy.headers(map);
   }
 
   let policy = EgressPolicy::new(
@@ -144,6 +135,20 @@ fn build(c: ProxyConfig) -> Result<Egress, ArgError> {
     0..=20,
     DEFAULT_MAX_REDIRECTS,
   )? as u32;
+
+  // The egress proxy of this package cuts a destination off past this (interim responses
+  // without end included); another proxy ignores it.
+  map.insert(
+    MAX_BYTES_HEADER,
+    HeaderValue::from(max_bytes_from(max_response_bytes)),
+  );
+  // Plain-HTTP requests carry these headers to the proxy in the request it forwards; naming them
+  // in `Connection` makes them hop-by-hop, so a proxy must drop them (RFC 9110 §7.6.1) and they
+  // stay for the proxy alone. CONNECT requests never reach the destination anyway.
+  let names: Vec<&str> = map.keys().map(HeaderName::as_str).collect();
+  let connection = HeaderValue::from_str(&names.join(", ")).expect("header names are valid values");
+  map.insert(reqwest::header::CONNECTION, connection);
+  proxy = proxy.headers(map);
 
   let tls = tls_config(c.ca.as_deref())?;
   let client = reqwest::Client::builder()

@@ -18,7 +18,7 @@ use url::{Position, Url};
 use super::access::Judge;
 use super::connect;
 use super::decision::Pending;
-use super::limits::{Activity, Metered, Slot, Tap, Traffic};
+use super::limits::{client_read_limit, Activity, Metered, Slot, Tap, Traffic};
 use super::options::ProxySettings;
 use super::refusal::Refusal;
 use super::server::ProxyState;
@@ -101,6 +101,7 @@ async fn relay(
   req: Request<Incoming>,
 ) -> Result<(Response<Incoming>, Slot), Refusal> {
   let url = absolute_url(req.uri())?;
+  let read_limit = client_read_limit(req.headers());
   let target = judge.check(|policy| policy.check_url(&url))?;
   let url = target.url.clone().expect("a URL target has its URL");
   if url.scheme() != "http" {
@@ -122,7 +123,8 @@ async fn relay(
       activity: activity.clone(),
       traffic: vec![traffic, shared.journal.traffic.clone()],
     },
-  );
+  )
+  .read_limit(read_limit);
 
   let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
     .preserve_header_case(true)

@@ -77,15 +77,29 @@ pub struct Tap {
   pub traffic: Vec<Arc<Traffic>>,
 }
 
-/// A socket that reports its traffic to a [`Tap`].
+/// A socket that reports its traffic to a [`Tap`], and fails once it has read more than its
+/// limit (the client's [`MAX_BYTES_HEADER`](crate::wire::MAX_BYTES_HEADER)).
 pub struct Metered<S> {
   inner: S,
   tap: Tap,
+  read: u64,
+  read_limit: Option<u64>,
 }
 
 impl<S> Metered<S> {
   pub fn new(inner: S, tap: Tap) -> Self {
-    Metered { inner, tap }
+    Metered {
+      inner,
+      tap,
+      read: 0,
+      read_limit: None,
+    }
+  }
+
+  /// Fails reads once more than `limit` bytes came in.
+  pub fn read_limit(mut self, limit: Option<u64>) -> Self {
+    self.read_limit = limit;
+    self
   }
 }
 
@@ -102,6 +116,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
       self.tap.activity.touch();
       for t in &self.tap.traffic {
         t.down.fetch_add(n, Ordering::Relaxed);
+      }
+      self.read += n;
+      if let Some(limit) = self.read_limit.filter(|&limit| self.read > limit) {
+        return Poll::Ready(Err(io::Error::other(format!(
+          "the destination sent more than the {limit} bytes its client allows"
+        ))));
       }
     }
     result
@@ -133,6 +153,20 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
   fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
     Pin::new(&mut self.inner).poll_shutdown(cx)
   }
+}
+
+/// The client's limit on what a destination may send ([`MAX_BYTES_HEADER`]), when it gave a
+/// valid one.
+///
+/// [`MAX_BYTES_HEADER`]: crate::wire::MAX_BYTES_HEADER
+pub fn client_read_limit(headers: &hyper::HeaderMap) -> Option<u64> {
+  headers
+    .get(crate::wire::MAX_BYTES_HEADER)?
+    .to_str()
+    .ok()?
+    .trim()
+    .parse()
+    .ok()
 }
 
 /// Upstream connections held per client IP address.

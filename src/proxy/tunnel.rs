@@ -14,7 +14,7 @@ use hyper_util::rt::TokioIo;
 use super::access::Judge;
 use super::connect;
 use super::decision::Pending;
-use super::limits::{Activity, Metered, Tap, Traffic};
+use super::limits::{client_read_limit, Activity, Metered, Tap, Traffic};
 use super::options::ProxySettings;
 use super::refusal::Refusal;
 use super::server::ProxyState;
@@ -31,6 +31,7 @@ pub async fn open(
   mut req: Request<Incoming>,
 ) -> Response<ProxyBody> {
   let authority = req.uri().to_string();
+  let read_limit = client_read_limit(req.headers());
   let opened = async {
     let target = judge.check(|policy| policy.check_authority(&authority))?;
     let slot = shared
@@ -55,7 +56,8 @@ pub async fn open(
       activity: activity.clone(),
       traffic: vec![traffic, shared.journal.traffic.clone()],
     },
-  );
+  )
+  .read_limit(read_limit);
 
   let upgrade = hyper::upgrade::on(&mut req);
   let (cut, idle) = (shared.cut.clone(), config.idle_timeout);
