@@ -9,6 +9,7 @@ const request = require('supertest');
 const { backendScripts, configure, startEgressProxy } = require('../lib');
 const { writePages, siteApp } = require('./support/site');
 const { startUpstream } = require('./support/upstream');
+const { startRecordedEgress } = require('./support/egress');
 
 const SECRET = 'sk-live-do-not-leak';
 const ECHO = '<script scope="backend">response.json(request)</script>';
@@ -735,16 +736,15 @@ describe('proxy and limits as functions of the request: one process, many sites'
 });
 
 describe('onExecution: a record of every page served', () => {
+  let egress;
   let upstream;
-  let proxy;
   let root;
   let saved;
-  const credentials = { username: 'site', password: 'record-secret' };
 
   beforeAll(async () => {
     saved = configure();
-    upstream = await startUpstream();
-    proxy = await startEgressProxy({ allowedRanges: ['127.0.0.0/8'], credentials: [{ ...credentials, deniedRanges: ['127.0.0.2/32'] }] });
+    egress = await startRecordedEgress({ username: 'site', password: 'record-secret' });
+    upstream = egress.upstream;
     root = writePages({
       'fetch.html': `<script scope="backend">
   const ok = http.get(getVariable('base') + '/json?token=${SECRET}');
@@ -759,15 +759,14 @@ describe('onExecution: a record of every page served', () => {
 
   afterAll(async () => {
     configure(saved);
-    await proxy?.close();
-    await upstream?.close();
+    await egress?.close();
     fs.rmSync(root, { recursive: true, force: true });
   });
 
   const site = (options) =>
     siteApp({
       root,
-      proxy: { url: proxy.url, ...credentials, allowedRanges: ['127.0.0.0/8'] },
+      proxy: egress.proxyConfig,
       variables: { base: upstream.url, other: `http://127.0.0.2:${upstream.port}` },
       ...options,
     });

@@ -3,27 +3,21 @@
 // The record of every execution (`stats` on results and on errors): how it ended, what it cost,
 // how long it waited, and every HTTP request it made, through a real egress proxy to a real
 // upstream on loopback.
-const { configure, renderPage, runBackendScript, startEgressProxy } = require('..');
-const { startUpstream } = require('./support/upstream');
+const { configure, renderPage, runBackendScript } = require('..');
+const { startRecordedEgress } = require('./support/egress');
 
 const TOKEN = 'tok-do-not-log';
 
+let egress;
 let upstream;
-let proxy;
 let proxyConfig;
 
 beforeAll(async () => {
-  upstream = await startUpstream();
-  const credentials = { username: 'site', password: 'records-secret' };
-  // This site's credential may not reach 127.0.0.2, which the addon's own check lets through.
-  proxy = await startEgressProxy({ allowedRanges: ['127.0.0.0/8'], credentials: [{ ...credentials, deniedRanges: ['127.0.0.2/32'] }] });
-  proxyConfig = { url: proxy.url, ...credentials, allowedRanges: ['127.0.0.0/8'] };
+  egress = await startRecordedEgress({ username: 'site', password: 'records-secret' });
+  ({ upstream, proxyConfig } = egress);
 });
 
-afterAll(async () => {
-  await proxy?.close();
-  await upstream?.close();
-});
+afterAll(() => egress?.close());
 
 const record = (fields) => ({
   outcome: 'ok',

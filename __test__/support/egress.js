@@ -86,4 +86,28 @@ if (require.main === module) {
   })();
 }
 
-module.exports = { loopbackConfig, evaluate, get, clearRecords, startServersInChild };
+/**
+ * An upstream and the package's egress proxy in this process, for the specs that read records:
+ * one credential whose own policy refuses 127.0.0.2 (which the addon's own check lets through),
+ * and the proxyConfig a script uses with it.
+ */
+async function startRecordedEgress(credentials) {
+  const { startEgressProxy } = require('../..');
+  const { startUpstream } = require('./upstream');
+  const upstream = await startUpstream();
+  const proxy = await startEgressProxy({
+    allowedRanges: ['127.0.0.0/8'],
+    credentials: [{ ...credentials, deniedRanges: ['127.0.0.2/32'] }],
+  });
+  return {
+    upstream,
+    proxy,
+    proxyConfig: { url: proxy.url, ...credentials, allowedRanges: ['127.0.0.0/8'] },
+    close: async () => {
+      await proxy.close();
+      await upstream.close();
+    },
+  };
+}
+
+module.exports = { loopbackConfig, evaluate, get, clearRecords, startServersInChild, startRecordedEgress };
