@@ -150,15 +150,18 @@ describe('npm run demo', () => {
     await agent.get('/welcome?token=good-token');
     await agent.get('/welcome?token=bad-token');
     await agent.get('/visits');
+    await agent.get('/guestbook');
     const after = await scrape();
     const added = (series) => (after.get(series) ?? 0) - (before.get(series) ?? 0);
 
     expect(added('backend_scripts_executions_total{page="welcome.html",outcome="ok"}')).toBe(2);
     expect(added('backend_scripts_executions_total{page="visits.html",outcome="ok"}')).toBe(1);
-    expect(added('backend_scripts_execution_duration_seconds_count{outcome="ok"}')).toBe(3);
-    expect(added('backend_scripts_execution_cpu_seconds_count{outcome="ok"}')).toBe(3);
-    expect(added('backend_scripts_execution_duration_seconds_bucket{le="+Inf",outcome="ok"}')).toBe(3);
-    expect(added('backend_scripts_execution_peak_memory_bytes_count')).toBe(3);
+    expect(added('backend_scripts_execution_duration_seconds_count{outcome="ok"}')).toBe(4);
+    expect(added('backend_scripts_execution_cpu_seconds_count{outcome="ok"}')).toBe(4);
+    expect(added('backend_scripts_execution_duration_seconds_bucket{le="+Inf",outcome="ok"}')).toBe(4);
+    expect(added('backend_scripts_execution_peak_memory_bytes_count')).toBe(4);
+    // The guestbook lists its entries with one of the site's own functions.
+    expect(added('backend_scripts_host_calls_total{name="listEntries",outcome="ok"}')).toBe(1);
     // The token check: one request answered 200 and one 401 by the token API.
     expect(added('backend_scripts_http_requests_total{outcome="2xx",rule=""}')).toBe(1);
     expect(added('backend_scripts_http_requests_total{outcome="4xx",rule=""}')).toBe(1);

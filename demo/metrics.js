@@ -57,6 +57,13 @@ function pageMetrics() {
     registers,
   });
 
+  const hostCalls = new client.Counter({
+    name: 'backend_scripts_host_calls_total',
+    help: "Scripts' calls to the site's own functions, by function and outcome (ok, or why the call gave no value)",
+    labelNames: ['name', 'outcome'],
+    registers,
+  });
+
   // Gauges read when scraped, so they are never stale.
   const gauge = (name, help, field) =>
     new client.Gauge({
@@ -86,6 +93,8 @@ function pageMetrics() {
     for (const r of record.requests) {
       requests.inc({ outcome: r.error ?? `${Math.floor(r.status / 100)}xx`, rule: r.rule ?? '' });
     }
+    // Function names are the site's own, so they are bounded labels.
+    for (const call of record.hostCalls) hostCalls.inc({ name: call.name, outcome: call.error ?? 'ok' });
   }
 
   /** GET /metrics: the Prometheus text format. */
