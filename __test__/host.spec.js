@@ -114,6 +114,16 @@ describe('host functions', () => {
       },
     });
     expect(result.variables.m).toMatch(/^host function cyclic returned a value that cannot be copied into a script: /);
+    // What a getter threw while the value was copied is the host's, and never shown.
+    const getter = await withFunctions("try { leaky() } catch (e) { setVariable('m', e.message) }", {
+      leaky: () => ({
+        get x() {
+          throw new Error('db password is hunter2');
+        },
+      }),
+    });
+    expect(getter.variables.m).toMatch(/^host function leaky returned a value that cannot be copied/);
+    expect(getter.variables.m).not.toContain('hunter2');
   });
 
   it.each([

@@ -92,6 +92,27 @@ describe('pages that would overflow a parser', () => {
   });
 });
 
+describe('templates whose values share themselves', () => {
+  // Forty doublings of a value that holds itself twice: cheap to make, 2**40 times its size as text.
+  const BOMB = `{% set x = "abcdefgh" %}${'{% set x = [x, x] %}'.repeat(40)}`;
+  it.each([
+    ['printed', '{{ x }}'],
+    ['concatenated with ~', '{{ x ~ "" }}'],
+    ['concatenated with a safe string', '{{ "<b>"|safe ~ x }}'],
+    ['as JSON', '{{ x|tojson }}'],
+    ['as a string', '{{ x|string }}'],
+    ['pretty-printed', '{{ x|pprint }}'],
+    ['lower-cased', '{{ x|lower }}'],
+    ['formatted', '{{ "%s"|format(x) }}'],
+    ['joined', '{{ x|join(",") }}'],
+    ['marked safe', '{{ x|safe }}'],
+    ['escaped', '{{ x|e }}'],
+  ])('fail %s with ERR_SCRIPT_OUTPUT_LIMIT, holding no more than the limit', async (_what, use) => {
+    const child = await inChild(`return addon.renderPage(${JSON.stringify(BOMB + use)}, {}).then(() => 'rendered', (e) => e.code);`);
+    expect(child).toEqual({ status: 0, value: 'ERR_SCRIPT_OUTPUT_LIMIT', stderr: '' });
+  });
+});
+
 describe("preparing a hostile page never holds Node's thread", () => {
   it.each([
     ['200 KB of unclosed script tags in a comment', '<!--' + '<script a '.repeat(20000)],

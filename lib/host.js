@@ -5,7 +5,7 @@
 // them to `call` below, on the Node thread that started the execution, while the script's thread
 // waits without a slot. The answer is one string: 'v' and the JSON of the value (nothing for
 // `undefined`), 'e' and the
-// message an error exposes (`expose === true`, the http-errors convention) or nothing, 'j' and why
+// message an error exposes (`expose === true`, the http-errors convention) or nothing, 'j' when
 // the value cannot be copied as JSON. The addon checks the names.
 
 const native = require('./binding.js');
@@ -52,8 +52,9 @@ function hostOf(options) {
     if (value === undefined) return 'v';
     try {
       return 'v' + (JSON.stringify(value) ?? 'null');
-    } catch (error) {
-      return 'j' + String(error?.message ?? error).slice(0, MAX_MESSAGE);
+    } catch {
+      // What JSON.stringify threw (a getter's or toJSON's error) is the host's: never shown.
+      return 'j';
     }
   };
   return { options: rest, host: { names: [...table.keys()], call } };

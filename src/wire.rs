@@ -15,12 +15,15 @@ pub const ERROR_HEADER: &str = "x-egress-error";
 /// tunnel or not) is bounded on the wire. A `proxy-*` header: never forwarded to a destination.
 pub const MAX_BYTES_HEADER: &str = "proxy-egress-max-bytes";
 
-/// Room for a response's head, interim responses and TLS framing beside its body.
+/// Room for a response's head and interim responses beside its body.
 const HEAD_ROOM: u64 = 1 << 20;
+/// How many bytes on the wire one byte of body may take: chunked framing and TLS records of a
+/// few bytes each cost several times their content.
+const FRAMING: u64 = 8;
 
-/// The bytes a destination may send for a response of at most `max_response_bytes` of body.
+/// The bytes a destination may send for one response of at most `max_response_bytes` of body.
 pub fn max_bytes_from(max_response_bytes: usize) -> u64 {
-  max_response_bytes as u64 + HEAD_ROOM
+  (max_response_bytes as u64).saturating_mul(FRAMING) + HEAD_ROOM
 }
 
 /// Whether a response can carry the proxy's markers at all: only an answer to a request the

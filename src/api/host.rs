@@ -288,8 +288,8 @@ enum Answer {
   Value(String),
   /// `e` and the message the function's error exposes (`expose === true`), or nothing.
   Threw(Option<String>),
-  /// `j` and why the value could not be copied as JSON.
-  NotJson(String),
+  /// `j`: the value could not be copied as JSON.
+  NotJson,
 }
 
 impl Answer {
@@ -298,7 +298,7 @@ impl Answer {
       Some(("v", json)) => Answer::Value(json.to_string()),
       Some(("e", "")) => Answer::Threw(None),
       Some(("e", message)) => Answer::Threw(Some(message.to_string())),
-      Some(("j", why)) => Answer::NotJson(why.to_string()),
+      Some(("j", _)) => Answer::NotJson,
       _ => Answer::Threw(None),
     }
   }
@@ -383,9 +383,12 @@ fn call<'js>(
     }
     Ok(Answer::Threw(Some(message))) => ("threw", message),
     Ok(Answer::Threw(None)) => ("threw", format!("host function {name} failed")),
-    Ok(Answer::NotJson(why)) => (
+    Ok(Answer::NotJson) => (
       "not-json",
-      format!("host function {name} returned a value that cannot be copied into a script: {why}"),
+      format!(
+        "host function {name} returned a value that cannot be copied into a script: it is not \
+         JSON (a cycle, a BigInt, or a getter or toJSON that threw)"
+      ),
     ),
     Err(Some(_)) => (
       "unavailable",
@@ -456,7 +459,7 @@ mod tests {
     assert!(
       matches!(Answer::parse("eNo such order".into()), Answer::Threw(Some(m)) if m == "No such order")
     );
-    assert!(matches!(Answer::parse("jcycle".into()), Answer::NotJson(w) if w == "cycle"));
+    assert!(matches!(Answer::parse("j".into()), Answer::NotJson));
     assert!(matches!(Answer::parse(String::new()), Answer::Threw(None)));
     assert!(matches!(Answer::parse("é".into()), Answer::Threw(None)));
   }

@@ -137,8 +137,13 @@ impl PageTemplate {
       max_bytes,
       overflowed: false,
     };
+    // No value's text may be longer than the output may be (see `print::text`): a value that
+    // shares itself has text far longer than the work it took to make.
+    let limit = TextLimit::set(max_bytes);
     let rendered = template.render_captured_to(context! { var => Serde(variables) }, &mut out);
+    let cut = limit.overflowed();
     match rendered {
+      _ if cut => Err(RenderError::TooLarge),
       Ok(_) => Ok(String::from_utf8(out.buf).expect("minijinja writes UTF-8")),
       Err(_) if out.overflowed => Err(RenderError::TooLarge),
       Err(e) => Err(RenderError::Template(describe(
@@ -147,6 +152,27 @@ impl PageTemplate {
         &self.lines,
       ))),
     }
+  }
+}
+
+/// The text limit of one render on this thread, lifted when it is dropped (a panic included).
+struct TextLimit;
+
+impl TextLimit {
+  fn set(max_bytes: usize) -> TextLimit {
+    minijinja::set_text_limit(Some(max_bytes));
+    TextLimit
+  }
+
+  /// Whether a value's text was cut at the limit.
+  fn overflowed(&self) -> bool {
+    minijinja::take_text_overflow()
+  }
+}
+
+impl Drop for TextLimit {
+  fn drop(&mut self) {
+    minijinja::set_text_limit(None);
   }
 }
 

@@ -78,10 +78,14 @@ pub struct Tap {
 }
 
 /// A socket that reports its traffic to a [`Tap`], and fails once it has read more than its
-/// limit (the client's [`MAX_BYTES_HEADER`](crate::wire::MAX_BYTES_HEADER)).
+/// limit (the client's [`MAX_BYTES_HEADER`](crate::wire::MAX_BYTES_HEADER)) since it last wrote:
+/// a connection kept alive (a tunnel the client's pool reuses) carries one response per request,
+/// and each request starts the count again, while a destination that never stops answering one
+/// request (interim responses without end) is cut off.
 pub struct Metered<S> {
   inner: S,
   tap: Tap,
+  /// Bytes read since the last write.
   read: u64,
   read_limit: Option<u64>,
 }
@@ -137,6 +141,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
     let result = Pin::new(&mut self.inner).poll_write(cx, buf);
     if let Poll::Ready(Ok(n)) = result {
       if n > 0 {
+        self.read = 0;
         self.tap.activity.touch();
         for t in &self.tap.traffic {
           t.up.fetch_add(n as u64, Ordering::Relaxed);

@@ -96,8 +96,15 @@ pub fn prelude<'js>(ctx: &Ctx<'js>, source: &str) -> rquickjs::Result<Value<'js>
   if let Some(code) = CODE.get() {
     return read(ctx, code);
   }
-  let f = unsafe { modules::parse(ctx, source, "prelude", qjs::JS_EVAL_TYPE_GLOBAL) }
-    .map_err(|()| rquickjs::Error::Exception)?;
+  let f = unsafe {
+    modules::parse(
+      ctx,
+      source,
+      super::runtime::PRELUDE_NAME,
+      qjs::JS_EVAL_TYPE_GLOBAL,
+    )
+  }
+  .map_err(|()| rquickjs::Error::Exception)?;
   if let Some(code) = unsafe { modules::write(ctx, &f) } {
     let _ = CODE.set(code.into());
   }

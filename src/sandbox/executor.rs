@@ -215,10 +215,12 @@ impl Execution {
   /// CPU time the script has used: its thread's, but for what the thread spent waiting outside
   /// its slot.
   pub fn cpu_used(&self) -> Duration {
+    // Both read under the lock that ends a wait, so that no wait is left out twice.
+    let start = lock(&self.cpu_wait_start);
     let now = self.thread.cpu_time();
-    let waiting_now =
-      lock(&self.cpu_wait_start).map_or(Duration::ZERO, |since| now.saturating_sub(since));
+    let waiting_now = start.map_or(Duration::ZERO, |since| now.saturating_sub(since));
     let waited = Duration::from_nanos(self.cpu_waiting.load(Ordering::Relaxed));
+    drop(start);
     now
       .saturating_sub(self.cpu_start)
       .saturating_sub(waited + waiting_now)

@@ -72,12 +72,13 @@ impl ModuleSet {
   /// grows with the sources.
   pub fn compile(sources: Vec<(String, String)>) -> Result<ModuleSet, Failure> {
     let internal = |e: rquickjs::Error| Failure::Internal(format!("cannot compile modules: {e}"));
+    // Declared before the runtime, so dropped after it: the runtime's hooks point at it.
+    let loader = Box::new(Loader::default());
     let runtime = Runtime::new().map_err(internal)?;
     runtime.set_memory_limit(COMPILE_MEMORY_BYTES);
     runtime.set_max_stack_size(crate::options::MAX_STACK_BYTES / 2);
     let sources: HashMap<String, String> = sources.into_iter().collect();
     // While compiling, an import only has to name a module of the set (see `load`).
-    let loader = Box::new(Loader::default());
     *loader.pending.borrow_mut() = Some(sources.clone());
     let raw = unsafe { raw_runtime(&runtime)? };
     install(raw, &loader);
@@ -121,8 +122,8 @@ pub fn check_name(name: &str) -> Result<(), String> {
         .into(),
     );
   }
-  if name == super::runtime::SCRIPT_NAME {
-    return Err(format!("{name:?} is the name scripts themselves have"));
+  if name == super::runtime::SCRIPT_NAME || name == super::runtime::PRELUDE_NAME {
+    return Err(format!("{name:?} is a name the sandbox itself uses"));
   }
   Ok(())
 }
@@ -455,6 +456,7 @@ mod tests {
       "name with space",
       "café",
       "backend-script",
+      "prelude",
       &"a".repeat(65),
     ] {
       assert!(check_name(bad).is_err(), "{bad:?}");

@@ -20,6 +20,8 @@ use crate::outcome::{ScriptOutput, Stats};
 
 /// The name scripts have in stack traces; positions are read back from it.
 pub const SCRIPT_NAME: &str = "backend-script";
+/// The name of the addon's own prelude in stack traces.
+pub const PRELUDE_NAME: &str = "prelude";
 
 const PRELUDE: &str = include_str!("../api/prelude.js");
 

@@ -48,6 +48,16 @@ struct JsonWriter {
 
 impl JsonWriter {
     fn write_value(&mut self, value: &Value) -> Result<(), Error> {
+        // backend-scripts: bounded, see `text_limit`.
+        if let Some(limit) = crate::text_limit::text_limit() {
+            if self.out.len() > limit {
+                crate::text_limit::note_text_overflow();
+                return Err(Error::new(
+                    crate::ErrorKind::InvalidOperation,
+                    "the value is too large to write as JSON",
+                ));
+            }
+        }
         match value.0 {
             ValueRepr::None | ValueRepr::Undefined(..) => self.out.push_str("null"),
             ValueRepr::Invalid(ref err) => return Err(err.internal_clone()),

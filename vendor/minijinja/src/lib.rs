@@ -215,6 +215,7 @@ mod expression;
 mod json;
 mod output;
 mod template;
+mod text_limit;
 mod utils;
 mod vendor;
 mod vm;
@@ -240,6 +241,7 @@ pub use self::environment::Environment;
 pub use self::error::{Error, ErrorKind};
 pub use self::expression::Expression;
 pub use self::output::Output;
+pub use self::text_limit::{note_text_overflow, set_text_limit, take_text_overflow, text_limit};
 #[cfg(feature = "debug")]
 pub use self::output::{OutputSpan, OutputSpanKind};
 pub use self::template::{Captured, Template};

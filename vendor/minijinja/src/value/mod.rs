@@ -976,7 +976,8 @@ impl Ord for Value {
 
 impl fmt::Debug for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> Result<(), std::fmt::Error> {
-        fmt::Debug::fmt(&self.0, f)
+        // backend-scripts: bounded, see `text_limit`.
+        crate::text_limit::bounded(f, |f| fmt::Debug::fmt(&self.0, f))
     }
 }
 
@@ -1007,7 +1008,8 @@ impl fmt::Display for Value {
             ValueRepr::SmallStr(ref val) => write!(f, "{}", val.as_str()),
             ValueRepr::Bytes(ref val) => write!(f, "{}", String::from_utf8_lossy(val)),
             ValueRepr::U128(val) => write!(f, "{}", { val.0 }),
-            ValueRepr::Object(ref x) => write!(f, "{x}"),
+            // backend-scripts: bounded, see `text_limit`.
+            ValueRepr::Object(ref x) => crate::text_limit::bounded(f, |f| write!(f, "{x}")),
         }
     }
 }

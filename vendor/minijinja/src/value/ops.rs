@@ -1,3 +1,5 @@
+use std::fmt;
+
 use crate::error::{Error, ErrorKind};
 use crate::output::Output;
 use crate::utils::{collect_untrusted, untrusted_size_hint, AutoEscape};
@@ -821,15 +823,12 @@ pub(crate) fn text_concat(state: &mut State, left: Value, right: &Value) -> Resu
         rv.push_str(r);
         return Ok(concat_result(rv, &left, right));
     }
-    let mut rv = String::new();
+    let mut rv = crate::text_limit::Limited::new(crate::text_limit::text_limit().unwrap_or(usize::MAX));
     let escaping = std::mem::replace(&mut state.auto_escape, AutoEscape::None);
     let mut written = Ok(());
     for value in [&left, right] {
         written = match plain_str(value) {
-            Some(s) => {
-                rv.push_str(s);
-                Ok(())
-            }
+            Some(s) => fmt::Write::write_str(&mut rv, s).map_err(Error::from),
             None => state.env().format(value, state, &mut Output::new(&mut rv)),
         };
         if written.is_err() {
@@ -838,7 +837,7 @@ pub(crate) fn text_concat(state: &mut State, left: Value, right: &Value) -> Resu
     }
     state.auto_escape = escaping;
     ok!(written);
-    Ok(concat_result(rv, &left, right))
+    Ok(concat_result(rv.buf, &left, right))
 }
 
 /// Wraps the result of a concatenation, keeping it safe if both sides are.
@@ -868,7 +867,8 @@ pub(crate) fn markup_concat(
     left: &Value,
     right: &Value,
 ) -> Result<Value, Error> {
-    let mut rv = String::new();
+    // backend-scripts: bounded, see `text_limit`.
+    let mut rv = crate::text_limit::Limited::new(crate::text_limit::text_limit().unwrap_or(usize::MAX));
     let mut out = Output::new(&mut rv);
     for value in [left, right] {
         match value.0 {
@@ -878,7 +878,7 @@ pub(crate) fn markup_concat(
             _ => ok!(state.env().format(value, state, &mut out)),
         }
     }
-    Ok(Value::from_safe_string(rv))
+    Ok(Value::from_safe_string(rv.buf))
 }
 
 fn plain_str(v: &Value) -> Option<&str> {
