@@ -111,6 +111,35 @@ describe('templates whose values share themselves', () => {
     const child = await inChild(`return addon.renderPage(${JSON.stringify(BOMB + use)}, {}).then(() => 'rendered', (e) => e.code);`);
     expect(child).toEqual({ status: 0, value: 'ERR_SCRIPT_OUTPUT_LIMIT', stderr: '' });
   });
+
+  // A second such value, equal to the first but not the same: comparing them, hashing one or
+  // sorting them walks 2**40 containers, and no fuel is charged for it.
+  const TWO = BOMB + `{% set y = "abcdefgh" %}${'{% set y = [y, y] %}'.repeat(40)}`;
+  it.each([
+    ['used as a key', '{{ {x: 1}|length }}'],
+    ['compared', '{{ x == y }}'],
+    ['ordered', '{{ x < y }}'],
+    ['sorted', '{{ [y, x]|sort|length }}'],
+    ['deduplicated', '{{ [x, y]|unique|list|length }}'],
+    ['looked for', '{{ x in [y] }}'],
+  ])('fail when %s, with ERR_PAGE_TEMPLATE', async (_what, use) => {
+    const child = await inChild(
+      `return addon.renderPage(${JSON.stringify(TWO + use)}, {}).then(() => 'rendered', (e) => e.code + ': ' + e.message);`,
+    );
+    expect(child).toEqual({
+      status: 0,
+      value:
+        'ERR_PAGE_TEMPLATE: page template error: a value is too large to compare, sort or use as a key (it holds itself over and over)',
+      stderr: '',
+    });
+  });
+
+  it('leave ordinary comparisons and sorts alone', async () => {
+    const { body } = await renderPage(
+      '{{ [3, 1, 2]|sort|join(",") }} {{ {"a": [1, 2]} == {"a": [1, 2]} }} {{ [{"n": 2}, {"n": 1}]|sort(attribute="n")|map(attribute="n")|join }}',
+    );
+    expect(body).toBe('1,2,3 true 12');
+  });
 });
 
 describe("preparing a hostile page never holds Node's thread", () => {

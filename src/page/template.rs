@@ -141,9 +141,15 @@ impl PageTemplate {
     // shares itself has text far longer than the work it took to make.
     let limit = TextLimit::set(max_bytes);
     let rendered = template.render_captured_to(context! { var => Serde(variables) }, &mut out);
-    let cut = limit.overflowed();
+    let (cut, walked_out) = (limit.overflowed(), minijinja::take_walk_exhausted());
     match rendered {
       _ if cut => Err(RenderError::TooLarge),
+      _ if walked_out => Err(RenderError::Template(TemplateError {
+        line: None,
+        message: "page template error: a value is too large to compare, sort or use as a key \
+                  (it holds itself over and over)"
+          .into(),
+      })),
       Ok(_) => Ok(String::from_utf8(out.buf).expect("minijinja writes UTF-8")),
       Err(_) if out.overflowed => Err(RenderError::TooLarge),
       Err(e) => Err(RenderError::Template(describe(

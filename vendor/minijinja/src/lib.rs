@@ -241,7 +241,9 @@ pub use self::environment::Environment;
 pub use self::error::{Error, ErrorKind};
 pub use self::expression::Expression;
 pub use self::output::Output;
-pub use self::text_limit::{note_text_overflow, set_text_limit, take_text_overflow, text_limit};
+pub use self::text_limit::{
+    note_text_overflow, set_text_limit, take_text_overflow, take_walk_exhausted, text_limit,
+};
 #[cfg(feature = "debug")]
 pub use self::output::{OutputSpan, OutputSpanKind};
 pub use self::template::{Captured, Template};

@@ -13,13 +13,44 @@ thread_local! {
     static LIMIT: Cell<Option<usize>> = const { Cell::new(None) };
     static OVERFLOWED: Cell<bool> = const { Cell::new(false) };
     static NESTED: Cell<bool> = const { Cell::new(false) };
+    static STEPS: Cell<Option<u64>> = const { Cell::new(None) };
+    static EXHAUSTED: Cell<bool> = const { Cell::new(false) };
 }
+
+/// How many containers hashing, comparing and ordering values may visit in one render while a
+/// limit is set: such a value's walk is exponentially longer than the work it took to make, and
+/// none of them is charged fuel.
+const MAX_STEPS: u64 = 1_000_000;
 
 /// Sets the limit for renders on this thread (`None`: no limit), and forgets an earlier overflow.
 pub fn set_text_limit(limit: Option<usize>) {
     LIMIT.with(|l| l.set(limit));
     OVERFLOWED.with(|o| o.set(false));
     NESTED.with(|n| n.set(false));
+    STEPS.with(|s| s.set(limit.map(|_| MAX_STEPS)));
+    EXHAUSTED.with(|e| e.set(false));
+}
+
+/// Takes one step of a walk over a container (hashing, comparing, ordering); false once the
+/// render's steps are spent, and the walk must stop with any answer: the render then fails
+/// ([`take_walk_exhausted`]), so that answer is never used.
+pub(crate) fn step() -> bool {
+    STEPS.with(|s| match s.get() {
+        None => true,
+        Some(0) => {
+            EXHAUSTED.with(|e| e.set(true));
+            false
+        }
+        Some(n) => {
+            s.set(Some(n - 1));
+            true
+        }
+    })
+}
+
+/// Whether a walk ran out of steps since the limit was set; forgets it.
+pub fn take_walk_exhausted() -> bool {
+    EXHAUSTED.with(|e| e.replace(false))
 }
 
 /// Whether a conversion stopped at the limit since the limit was set; forgets it.

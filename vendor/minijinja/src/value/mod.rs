@@ -685,6 +685,10 @@ impl Hash for Value {
             ValueRepr::Invalid(ref e) => (e.kind(), e.detail()).hash(state),
             ValueRepr::Bytes(ref b) => b.hash(state),
             ValueRepr::Object(ref d) => {
+                // backend-scripts: bounded, see `text_limit::step`.
+                if !crate::text_limit::step() {
+                    return;
+                }
                 self.is_tuple().hash(state);
                 d.hash(state);
             }
@@ -723,6 +727,10 @@ impl PartialEq for Value {
                 Some(ops::CoerceResult::Str(a, b)) => a == b,
                 None => {
                     if let (Some(a), Some(b)) = (self.as_object(), other.as_object()) {
+                        // backend-scripts: bounded, see `text_limit::step`.
+                        if !crate::text_limit::step() {
+                            return false;
+                        }
                         if self.is_tuple() != other.is_tuple() {
                             return false;
                         }
@@ -928,6 +936,10 @@ impl Ord for Value {
                     let a = self.as_object().unwrap();
                     let b = other.as_object().unwrap();
 
+                    // backend-scripts: bounded, see `text_limit::step`.
+                    if !crate::text_limit::step() {
+                        return Ordering::Equal;
+                    }
                     match self.is_tuple().cmp(&other.is_tuple()) {
                         Ordering::Equal => {}
                         rv => return rv,
