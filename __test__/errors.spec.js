@@ -37,10 +37,7 @@ describe('ERR_SCRIPT_SYNTAX', () => {
     expect(error).toMatchObject({ code: 'ERR_SCRIPT_SYNTAX', line: 2, logs: [] });
   });
 
-  it.each([
-    ['a top-level await', 'await null;'],
-    ['a NUL byte in the source', 'const a = 1;\0'],
-  ])('refuses %s', async (_, source) => {
+  it.each([['a NUL byte in the source', 'const a = 1;\0']])('refuses %s', async (_, source) => {
     await expect(run(source)).rejects.toMatchObject({ code: 'ERR_SCRIPT_SYNTAX' });
   });
 });

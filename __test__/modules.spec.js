@@ -161,6 +161,12 @@ describe('import in scripts', () => {
     expect(error.message).not.toContain('null.field');
   });
 
+  it('runs a script that parses only as a module (top-level await) as one, whatever its comments say', async () => {
+    for (const source of ['const v = await Promise.resolve(7);\nsetVariable("v", v);', '// no imports here\nsetVariable("v", await 7);']) {
+      expect((await run(source)).variables).toEqual({ v: 7 });
+    }
+  });
+
   it('keeps scripts without imports as they were: sloppy-mode scripts, and "import" in a string', async () => {
     const result = await run("undeclared = 5; setVariable('v', undeclared); setVariable('s', 'import x from \"y\"');");
     expect(result.variables).toEqual({ v: 5, s: 'import x from "y"' });

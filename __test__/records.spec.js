@@ -131,7 +131,9 @@ describe('the record of an execution', () => {
       memoryLimitBytes: limit,
     }).catch((e) => e);
     expect(error.code).toBe('ERR_SCRIPT_MEMORY');
-    expect(error.stats.peakMemoryBytes).toBeLessThanOrEqual(limit);
+    // QuickJS checks the size an allocation asks for against the limit and counts the size the
+    // allocator gave, a few bytes more: the peak may pass the limit by that rounding.
+    expect(error.stats.peakMemoryBytes).toBeLessThanOrEqual(limit + 1024);
     expect(error.stats.peakMemoryBytes).toBeGreaterThan(limit / 2);
   });
 

@@ -37,9 +37,10 @@ fn key(name: &str, source: &str) -> Key {
 /// The compiled script, from the cache or freshly parsed (and then cached). A syntax error comes
 /// back as the pending exception.
 ///
-/// A script with `import` or `export` declarations is an ES module: it is parsed as one when it
-/// does not parse as a script, and its imports are then loaded and linked through the runtime's
-/// module hooks (`modules::Loader`), which must hold the execution's set.
+/// A script that parses only as an ES module (`import` or `export` declarations, top-level
+/// `await`) is one: it is parsed as one when it does not parse as a script, and its imports are
+/// then loaded and linked through the runtime's module hooks (`modules::Loader`), which must hold
+/// the execution's set.
 pub fn compile<'js>(ctx: &Ctx<'js>, source: &str, name: &str) -> Result<Value<'js>, ()> {
   let key = key(name, source);
   let cached = compiled().get(&key);
@@ -61,11 +62,11 @@ pub fn compile<'js>(ctx: &Ctx<'js>, source: &str, name: &str) -> Result<Value<'j
 }
 
 /// Parses `source` as a script, or as a module when only that parses. When neither does, the
-/// error reported is the one of the parse that got further: a module's when it failed at an
-/// import that did not resolve, a script's for a script that merely mentions `import`.
+/// error reported is the one of the parse that got further (a module's when it failed at an
+/// import that did not resolve): a script's own mistake is found at the same place either way.
 fn parse_script_or_module<'js>(ctx: &Ctx<'js>, source: &str, name: &str) -> Result<Value<'js>, ()> {
   let as_script = unsafe { modules::parse(ctx, source, name, qjs::JS_EVAL_TYPE_GLOBAL) };
-  if as_script.is_ok() || !(source.contains("import") || source.contains("export")) {
+  if as_script.is_ok() {
     return as_script;
   }
   let script_error = ctx.catch();
