@@ -18,7 +18,7 @@ use rquickjs::function::Rest;
 use rquickjs::{Ctx, Exception, Function, Value};
 
 use super::{check_running, copy_in, copy_out, define_global, fail_script, Shared, Wait};
-use crate::error::{ArgError, Failure};
+use crate::error::ArgError;
 use crate::outcome::HostCallRecord;
 
 /// Calls `lib/host.js`'s dispatcher: `(name, argumentsJson) => Promise<answer>`.
@@ -290,6 +290,10 @@ enum Answer {
   Threw(Option<String>),
   /// `j`: the value could not be copied as JSON.
   NotJson,
+  /// No answer: the JavaScript environment that would run the function is gone.
+  Unavailable,
+  /// No answer within `hostCallTimeoutMs`.
+  TimedOut,
 }
 
 impl Answer {
@@ -344,36 +348,28 @@ fn call<'js>(
   }
 
   let started = Instant::now();
-  let answer = host.dispatch.call(name.clone(), args);
-  let answer = super::wait_outside_slot(&exec, Wait::Host, async move {
-    match tokio::time::timeout(limits.call_timeout, answer).await {
-      Ok(Ok(text)) => Ok(Answer::parse(text)),
-      Ok(Err(())) => Err(Some(())),
-      Err(_elapsed) => Err(None),
-    }
-  });
-  let duration = started.elapsed();
   let record = |error: Option<&str>| HostCallRecord {
     name: name.clone(),
-    duration_ms: duration.as_secs_f64() * 1000.0,
+    duration_ms: started.elapsed().as_secs_f64() * 1000.0,
     error: error.map(String::from),
   };
-  let Some(answer) = answer else {
-    exec.record_host_call(record(Some("stopped")));
-    // The watchdog answered for this execution while it waited.
-    return Err(super::end_script(ctx, state));
+  let answer = host.dispatch.call(name.clone(), args);
+  let waited = async move {
+    match tokio::time::timeout(limits.call_timeout, answer).await {
+      Ok(Ok(text)) => Answer::parse(text),
+      Ok(Err(())) => Answer::Unavailable,
+      Err(_elapsed) => Answer::TimedOut,
+    }
   };
-  if Instant::now() >= exec.wall_deadline() {
-    exec.record_host_call(record(Some("timeout")));
-    let limit_ms = exec.wall_limit().as_millis() as u64;
-    return Err(fail_script(ctx, state, Failure::WallTimeout { limit_ms }));
-  }
+  let answer = super::wait_in_script(ctx, state, &exec, Wait::Host, waited, |why| {
+    exec.record_host_call(record(Some(why)))
+  })?;
   let (error, thrown) = match answer {
-    Ok(Answer::Value(json)) if json.is_empty() => {
+    Answer::Value(json) if json.is_empty() => {
       exec.record_host_call(record(None));
       return Ok(Value::new_undefined(ctx.clone()));
     }
-    Ok(Answer::Value(json)) => {
+    Answer::Value(json) => {
       exec.record_host_call(record(None));
       let counted = state.borrow_mut().budget.replace(0, json.len());
       if let Err(failure) = counted {
@@ -381,20 +377,20 @@ fn call<'js>(
       }
       return copy_in(ctx, &json);
     }
-    Ok(Answer::Threw(Some(message))) => ("threw", message),
-    Ok(Answer::Threw(None)) => ("threw", format!("host function {name} failed")),
-    Ok(Answer::NotJson) => (
+    Answer::Threw(Some(message)) => ("threw", message),
+    Answer::Threw(None) => ("threw", format!("host function {name} failed")),
+    Answer::NotJson => (
       "not-json",
       format!(
         "host function {name} returned a value that cannot be copied into a script: it is not \
          JSON (a cycle, a BigInt, or a getter or toJSON that threw)"
       ),
     ),
-    Err(Some(_)) => (
+    Answer::Unavailable => (
       "unavailable",
       format!("host function {name} could not be called: the JavaScript environment that started the script is gone"),
     ),
-    Err(None) => (
+    Answer::TimedOut => (
       "timeout",
       format!(
         "host function {name} did not answer within {} ms (hostCallTimeoutMs)",

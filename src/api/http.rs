@@ -11,10 +11,7 @@ use rquickjs::function::Opt;
 use rquickjs::{Ctx, Exception, Object, Value};
 use serde_json::{json, Map, Value as Json};
 
-use super::{
-  check_running, copy_in, copy_out, define, define_global, end_script, fail_script, string_arg,
-  Shared, Wait,
-};
+use super::{check_running, copy_in, copy_out, define, define_global, string_arg, Shared, Wait};
 use crate::egress::{check_request_header, fetch, Egress, HttpRequest};
 
 /// The most headers a script may send with one request; what servers accept (hyper answers more
@@ -149,23 +146,9 @@ fn call<'js>(
   let request = fetch(egress.clone(), request, take, deadline, move |r| {
     recording.record_request(r)
   });
-  let outcome = super::wait_outside_slot(&exec, Wait::Http, request);
+  let outcome = super::wait_in_script(ctx, state, &exec, Wait::Http, request, |_| {});
   state.borrow_mut().http_requests = count.load(Ordering::Acquire);
-  let Some(outcome) = outcome else {
-    // The watchdog answered for this execution while it waited.
-    return Err(end_script(ctx, state));
-  };
-  if std::time::Instant::now() >= deadline {
-    // The wait used up the wall-clock budget: the script ends here, as it would at its next
-    // interrupt poll, rather than finishing on borrowed time.
-    let limit_ms = exec.wall_limit().as_millis() as u64;
-    return Err(fail_script(
-      ctx,
-      state,
-      crate::error::Failure::WallTimeout { limit_ms },
-    ));
-  }
-  let result = match outcome {
+  let result = match outcome? {
     Ok(r) => {
       let headers: Map<String, Json> = r
         .headers

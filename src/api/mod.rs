@@ -106,6 +106,30 @@ pub fn wait_outside_slot<F: std::future::Future>(
   outcome.filter(|_| !answered)
 }
 
+/// [`wait_outside_slot`] for a call the script made: the script ends at once when the execution
+/// was told to stop meanwhile, or with a wall-clock timeout when the wait used up its budget (as
+/// it would at its next interrupt poll, rather than finishing on borrowed time). `ended` hears
+/// which first (`"stopped"` or `"timeout"`), for the call's record.
+pub fn wait_in_script<'js, F: std::future::Future>(
+  ctx: &Ctx<'js>,
+  state: &Shared,
+  exec: &Arc<dyn Waiting>,
+  what: Wait,
+  work: F,
+  ended: impl FnOnce(&'static str),
+) -> rquickjs::Result<F::Output> {
+  let Some(done) = wait_outside_slot(exec, what, work) else {
+    ended("stopped");
+    return Err(end_script(ctx, state));
+  };
+  if Instant::now() >= exec.wall_deadline() {
+    ended("timeout");
+    let limit_ms = exec.wall_limit().as_millis() as u64;
+    return Err(fail_script(ctx, state, Failure::WallTimeout { limit_ms }));
+  }
+  Ok(done)
+}
+
 pub type Shared = Rc<RefCell<ExecState>>;
 
 /// Installs every global that does not depend on the job; runs while the sandbox is prepared.

@@ -115,10 +115,8 @@ pub struct Execution {
   thread: clock::ThreadHandle,
   cpu_start: Duration,
   /// CPU time the thread spent while waiting outside its slot (TLS, decoding a response, a host
-  /// function's answer): not the script's, so not counted against `cpuTimeMs`. In nanoseconds.
-  cpu_waiting: AtomicU64,
-  /// The thread's CPU time when its current wait outside the slot began, while it waits.
-  cpu_wait_start: Mutex<Option<Duration>>,
+  /// function's answer): not the script's, so not counted against `cpuTimeMs`.
+  cpu_waits: Mutex<CpuWaits>,
   /// Who asked; the watchdog stops the execution when it is gone.
   pub caller: Caller,
   stop: AtomicU8,
@@ -134,6 +132,14 @@ pub struct Execution {
   record: Mutex<Record>,
   /// The sandbox's memory high-water mark as last seen by its thread.
   peak_memory: AtomicU64,
+}
+
+/// The thread's CPU time spent waiting outside the slot: in the waits that ended, and since the
+/// one under way began (its CPU time then).
+#[derive(Debug, Default)]
+struct CpuWaits {
+  done: Duration,
+  since: Option<Duration>,
 }
 
 #[derive(Debug, Default)]
@@ -166,8 +172,7 @@ impl Execution {
       limits,
       started: now,
       cpu_start: thread.cpu_time(),
-      cpu_waiting: AtomicU64::new(0),
-      cpu_wait_start: Mutex::new(None),
+      cpu_waits: Mutex::default(),
       thread,
       caller,
       stop: AtomicU8::new(0),
@@ -211,19 +216,17 @@ impl Execution {
     }
   }
 
-  /// CPU time this execution has used, readable from any thread.
-  /// CPU time the script has used: its thread's, but for what the thread spent waiting outside
-  /// its slot.
+  /// CPU time the script has used, readable from any thread: its thread's, but for what the
+  /// thread spent waiting outside its slot.
   pub fn cpu_used(&self) -> Duration {
-    // Both read under the lock that ends a wait, so that no wait is left out twice.
-    let start = lock(&self.cpu_wait_start);
+    let waits = lock(&self.cpu_waits);
     let now = self.thread.cpu_time();
-    let waiting_now = start.map_or(Duration::ZERO, |since| now.saturating_sub(since));
-    let waited = Duration::from_nanos(self.cpu_waiting.load(Ordering::Relaxed));
-    drop(start);
+    let waiting_now = waits
+      .since
+      .map_or(Duration::ZERO, |since| now.saturating_sub(since));
     now
       .saturating_sub(self.cpu_start)
-      .saturating_sub(waited + waiting_now)
+      .saturating_sub(waits.done + waiting_now)
   }
 
   /// Wall time spent holding a slot, i.e. running JavaScript rather than waiting.
@@ -313,15 +316,12 @@ impl Waiting for Execution {
     let ex = executor();
     ex.release_slot(self);
     let (waited, cpu) = (Instant::now(), self.thread.cpu_time());
-    *lock(&self.cpu_wait_start) = Some(cpu);
+    lock(&self.cpu_waits).since = Some(cpu);
     wait();
     {
-      let mut start = lock(&self.cpu_wait_start);
-      let spent = self.thread.cpu_time().saturating_sub(cpu);
-      self
-        .cpu_waiting
-        .fetch_add(spent.as_nanos() as u64, Ordering::Relaxed);
-      *start = None;
+      let mut waits = lock(&self.cpu_waits);
+      waits.done += self.thread.cpu_time().saturating_sub(cpu);
+      waits.since = None;
     }
     let mut record = lock(&self.record);
     match what {
