@@ -300,6 +300,11 @@ function candidates(urlPath, { index, extensions }) {
   return extensions.map((ext) => [...names.slice(0, -1), last + ext]);
 }
 
+/** Whether `file` (a real path) is the folder `dir` or inside it. */
+function within(dir, file) {
+  return file === dir || file.startsWith(dir + path.sep);
+}
+
 /** Reads pages under the root, keeping each in memory until its file changes. */
 class PageFiles {
   constructor(root, modulesDir) {
@@ -323,8 +328,8 @@ class PageFiles {
     let stat;
     try {
       real = await fsp.realpath(file);
-      if (real !== this.root && !real.startsWith(this.root + path.sep)) return null;
-      if (this.modulesDir && (real === this.modulesDir || real.startsWith(this.modulesDir + path.sep))) return null;
+      if (!within(this.root, real)) return null;
+      if (this.modulesDir && within(this.modulesDir, real)) return null;
       stat = await fsp.stat(real, { bigint: true });
     } catch (error) {
       if (error.code === 'ENOENT' || error.code === 'ENOTDIR' || error.code === 'ELOOP') return null;

@@ -36,10 +36,8 @@ class ModuleFolder {
     const stats = await Promise.all(files.map((f) => fsp.stat(path.join(this.dir, f), { bigint: true })));
     const version = files.map((f, i) => `${f}:${stats[i].ino}:${stats[i].size}:${stats[i].mtimeNs}:${stats[i].ctimeNs}`).join('/');
     if (version !== this.version) {
-      const sources = Object.create(null);
       const texts = await Promise.all(files.map((f) => fsp.readFile(path.join(this.dir, f), 'utf8')));
-      files.forEach((f, i) => (sources[f.slice(0, -'.js'.length)] = texts[i]));
-      this.compiled = createModules({ ...sources });
+      this.compiled = createModules(Object.fromEntries(files.map((f, i) => [f.slice(0, -'.js'.length), texts[i]])));
       // Each request awaits it; this keeps a failure from counting as unhandled meanwhile.
       this.compiled.catch(() => {});
       this.version = version;

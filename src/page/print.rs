@@ -48,30 +48,10 @@ fn format(out: &mut Output, state: &mut State, value: &Value) -> Result<(), Erro
 /// The text stops at the limit of the render under way (`minijinja::text_limit`), which then
 /// fails: a value that shares itself can have text exponentially longer than the work it took.
 pub fn text(value: &Value) -> String {
-  let mut out = Capped {
-    buf: String::new(),
-    limit: minijinja::text_limit().unwrap_or(usize::MAX),
-  };
-  if write_text(&mut out, value).is_err() {
-    minijinja::note_text_overflow();
-  }
-  out.buf
-}
-
-/// A string that takes text up to a limit, then refuses it.
-struct Capped {
-  buf: String,
-  limit: usize,
-}
-
-impl Write for Capped {
-  fn write_str(&mut self, s: &str) -> fmt::Result {
-    if self.buf.len().saturating_add(s.len()) > self.limit {
-      return Err(fmt::Error);
-    }
-    self.buf.push_str(s);
-    Ok(())
-  }
+  let mut out = minijinja::LimitedText::new(minijinja::text_limit().unwrap_or(usize::MAX));
+  // Past the limit the writer refuses the rest and notes it: the render fails afterwards.
+  let _ = write_text(&mut out, value);
+  out.into_string()
 }
 
 /// `s` with `&`, `<`, `>`, `"` and `'` escaped for HTML text and attribute values.

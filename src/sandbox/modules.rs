@@ -77,13 +77,14 @@ impl ModuleSet {
     let runtime = Runtime::new().map_err(internal)?;
     runtime.set_memory_limit(COMPILE_MEMORY_BYTES);
     runtime.set_max_stack_size(crate::options::MAX_STACK_BYTES / 2);
-    let sources: HashMap<String, String> = sources.into_iter().collect();
     // While compiling, an import only has to name a module of the set (see `load`).
-    *loader.pending.borrow_mut() = Some(sources.clone());
-    let raw = unsafe { raw_runtime(&runtime)? };
-    install(raw, &loader);
-    let mut modules = HashMap::with_capacity(sources.len());
-    for (name, source) in &sources {
+    *loader.pending.borrow_mut() = Some(sources.into_iter().collect());
+    install(
+      raw_runtime(&Context::base(&runtime).map_err(internal)?),
+      &loader,
+    );
+    let mut codes = HashMap::new();
+    for (name, source) in loader.pending.borrow().iter().flatten() {
       // A context of its own for each, so that each module is compiled, not found already loaded.
       let context = Context::full(&runtime).map_err(internal)?;
       let code = context.with(|ctx| -> Result<Box<[u8]>, Failure> {
@@ -93,14 +94,17 @@ impl ModuleSet {
           limit_bytes: COMPILE_MEMORY_BYTES as u64,
         })
       })?;
-      modules.insert(
-        name.clone(),
-        Compiled {
-          code,
-          source: source.as_str().into(),
-        },
-      );
+      codes.insert(name.clone(), code);
     }
+    let sources = loader.pending.take().unwrap_or_default();
+    let modules = sources
+      .into_iter()
+      .filter_map(|(name, source)| {
+        let code = codes.remove(&name)?;
+        let source = source.into_boxed_str();
+        Some((name, Compiled { code, source }))
+      })
+      .collect();
     Ok(ModuleSet { modules })
   }
 }
@@ -164,13 +168,7 @@ impl Loader {
     let err = super::runtime::js_error(&thrown, &known);
     match err.name.as_str() {
       "SyntaxError" if err.line.is_some() => Failure::Syntax(err),
-      // Linking: an import of a name the module does not export, an ambiguous `export *`.
-      "SyntaxError" | "ReferenceError" => Failure::Module {
-        message: err.message,
-        module: err.module.map(String::from),
-        line: err.line,
-      },
-      _ => Failure::Exception(err),
+      _ => link_failure(err),
     }
   }
 
@@ -201,12 +199,15 @@ impl Loader {
         .or_else(|| pending.as_ref().and_then(|p| p.get(m).map(String::as_str))),
     };
     let line = importer_source.and_then(|s| import_line(s, &missing.name));
-    let mut names: Vec<&str> = match (&*set, &*pending) {
+    let names: Vec<&str> = match (&*set, &*pending) {
       (Some(s), _) => s.names(),
-      (None, Some(p)) => p.keys().map(String::as_str).collect(),
+      (None, Some(p)) => {
+        let mut names: Vec<&str> = p.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+      }
       (None, None) => vec![],
     };
-    names.sort_unstable();
     let at = match (&missing.importer, line) {
       (Some(m), Some(l)) => format!(" (module {m}, line {l})"),
       (Some(m), None) => format!(" (module {m})"),
@@ -237,6 +238,20 @@ impl Loader {
   }
 }
 
+/// What linking threw: an import of a name the module does not export, an ambiguous `export *`
+/// (a `SyntaxError` or `ReferenceError` without a position) is `ERR_SCRIPT_MODULE`; anything else
+/// is the exception it is.
+pub fn link_failure(err: crate::error::JsError) -> Failure {
+  match err.name.as_str() {
+    "SyntaxError" | "ReferenceError" => Failure::Module {
+      message: err.message,
+      module: err.module.map(String::from),
+      line: err.line,
+    },
+    _ => Failure::Exception(err),
+  }
+}
+
 /// Installs `loader`'s hooks on a runtime; `loader` must outlive it.
 pub fn install(rt: *mut qjs::JSRuntime, loader: &Loader) {
   unsafe {
@@ -249,12 +264,9 @@ pub fn install(rt: *mut qjs::JSRuntime, loader: &Loader) {
   };
 }
 
-/// # Safety
-/// `runtime` must be alive.
-pub unsafe fn raw_runtime(runtime: &Runtime) -> Result<*mut qjs::JSRuntime, Failure> {
-  let context = Context::base(runtime)
-    .map_err(|e| Failure::Internal(format!("cannot create a QuickJS context: {e}")))?;
-  Ok(context.with(|ctx| unsafe { qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) }))
+/// The runtime a context belongs to, for the QuickJS functions rquickjs does not wrap.
+pub fn raw_runtime(context: &Context) -> *mut qjs::JSRuntime {
+  context.with(|ctx| unsafe { qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) })
 }
 
 /// QuickJS's `module_normalize`: a name of the set is its own canonical name; anything else is

@@ -74,7 +74,7 @@ impl Sandbox {
     let current: Rc<RefCell<Option<Arc<Execution>>>> = Rc::default();
     let unhandled: Unhandled = Rc::default();
 
-    let raw_runtime = context.with(|ctx| unsafe { qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) });
+    let raw_runtime = modules::raw_runtime(&context);
     let loader = Box::<Loader>::default();
     modules::install(raw_runtime, &loader);
     let (cur, st) = (current.clone(), state.clone());
@@ -195,17 +195,8 @@ impl Sandbox {
           bytecode::evaluate(&ctx, compiled)
             .map(drop)
             .map_err(|e| match self.failure(&ctx, e) {
-              // A module's evaluation rejects its promise; what throws is linking: an import
-              // of a name its module does not export.
-              Some(Failure::Exception(err))
-                if module && matches!(err.name.as_str(), "SyntaxError" | "ReferenceError") =>
-              {
-                Some(Failure::Module {
-                  message: err.message,
-                  module: err.module.map(String::from),
-                  line: err.line,
-                })
-              }
+              // A module's evaluation rejects its promise; what throws is linking.
+              Some(Failure::Exception(err)) if module => Some(modules::link_failure(err)),
               other => other,
             })
         });

@@ -242,7 +242,7 @@ pub use self::error::{Error, ErrorKind};
 pub use self::expression::Expression;
 pub use self::output::Output;
 pub use self::text_limit::{
-    note_text_overflow, set_text_limit, take_text_overflow, take_walk_exhausted, text_limit,
+    set_text_limit, take_text_overflow, take_walk_exhausted, text_limit, Limited as LimitedText,
 };
 #[cfg(feature = "debug")]
 pub use self::output::{OutputSpan, OutputSpanKind};

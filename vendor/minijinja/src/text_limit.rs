@@ -64,22 +64,28 @@ pub fn text_limit() -> Option<usize> {
 }
 
 /// Notes that a conversion stopped at the limit.
-pub fn note_text_overflow() {
+pub(crate) fn note_text_overflow() {
     OVERFLOWED.with(|o| o.set(true))
 }
 
 /// A string that takes text up to a limit, then refuses it (and notes the overflow).
-pub(crate) struct Limited {
+pub struct Limited {
     pub(crate) buf: String,
     limit: usize,
 }
 
 impl Limited {
-    pub(crate) fn new(limit: usize) -> Limited {
+    /// An empty string that takes at most `limit` bytes.
+    pub fn new(limit: usize) -> Limited {
         Limited {
             buf: String::new(),
             limit,
         }
+    }
+
+    /// The text taken.
+    pub fn into_string(self) -> String {
+        self.buf
     }
 }
 
