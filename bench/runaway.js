@@ -6,37 +6,8 @@
 // README's Limits section quotes its figures.
 const path = require('node:path');
 const { runBackendScript, executorStats } = require(path.join(__dirname, '..'));
-const DAG = 'let o = 1; for (let i = 0; i < 880; i++) o = [o]; for (let i = 0; i < 20; i++) o = [o, o];';
-const MARKS = "const marks = '\\u0301\\u0316'.repeat(300000);";
-const cases = [
-  ['plain loop', 'for (;;) {}'],
-  ['join 2**53-1', "Array.prototype.join.call({ length: 2 ** 53 - 1 }, '')"],
-  ['Array(2**32-1).join', "Array(2 ** 32 - 1).join('')"],
-  ['toLocaleString', 'Array.prototype.toLocaleString.call({ length: 2 ** 53 - 1 })'],
-  ['reverse', 'Array.prototype.reverse.call({ length: 2 ** 53 - 1 })'],
-  ['copyWithin', 'Array.prototype.copyWithin.call({ length: 2 ** 53 - 1 }, 0, 1)'],
-  ['slice', 'Array.prototype.slice.call({ length: 2 ** 32 - 1 }, 0)'],
-  ['splice', 'Array.prototype.splice.call({ length: 2 ** 53 - 2 }, 0, 0, 1)'],
-  ['shift', 'Array.prototype.shift.call({ length: 2 ** 53 - 1 })'],
-  ['unshift', 'Array.prototype.unshift.call({ length: 2 ** 53 - 2 }, 1)'],
-  ['concat spreadable', '[].concat({ length: 2 ** 32 - 1, [Symbol.isConcatSpreadable]: true })'],
-  ['flat', 'Array(2 ** 32 - 1).flat()'],
-  ['sort', 'Array.prototype.sort.call({ length: 2 ** 32 - 1 })'],
-  ['fill', 'Array.prototype.fill.call({ length: 2 ** 53 - 1 }, 0)'],
-  ['String.raw', 'String.raw({ raw: { length: 2 ** 53 - 1 } })'],
-  ['normalize marks', `${MARKS} for (;;) marks.normalize('NFD')`],
-  ['localeCompare marks', `${MARKS} for (;;) marks.localeCompare(marks + 'a')`],
-  ['JSON.stringify deep DAG', `${DAG} JSON.stringify(o)`],
-  ['setVariable deep DAG', `${DAG} setVariable('o', o)`],
-  [
-    'JSON.stringify 300k array',
-    'const a = Array.from({ length: 300000 }, (_, i) => ({ i, s: "x".repeat(20) })); for (;;) JSON.stringify(a)',
-  ],
-  ['indexOf 1M needle', "const h = 'a'.repeat(4e6); const n = 'a'.repeat(1e6) + 'b'; for (;;) h.indexOf(n)"],
-  ['BigInt toString', 'const b = 7n ** 200000n; for (;;) b.toString()'],
-  ['catastrophic regexp', "/(a+)+$/.test('a'.repeat(40) + 'b')"],
-  ['sort 1M', 'const a = Array.from({ length: 1e6 }, (_, i) => (i * 7919) % 1e6); for (;;) a.slice().sort((x, y) => x - y)'],
-];
+const { HOSTILE_SCRIPTS: cases } = require('../__test__/support/hostile-scripts');
+
 (async () => {
   const rows = [];
   for (const [name, source] of cases) {
